@@ -1,0 +1,141 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// kgoMaxReadBytes is kgo's default BrokerMaxReadBytes, which FetchMaxBytes must not exceed.
+const kgoMaxReadBytes = 100 * MiB
+
+// KafkaOpts builds the franz-go client options for brokers, client id, TLS, SASL, fetch sizes
+// and group timers. The consumer group, topics, start offset and callbacks are the caller's.
+func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
+	k := &c.Kafka
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(slices.Clone(k.Brokers)...),
+		kgo.ClientID(k.ClientID),
+		kgo.FetchMaxBytes(int32(k.FetchMaxBytes)),
+		kgo.FetchMaxWait(k.FetchMaxWait),
+		kgo.SessionTimeout(k.SessionTimeout),
+		kgo.RebalanceTimeout(k.RebalanceTimeout),
+		kgo.HeartbeatInterval(k.HeartbeatInterval),
+		kgo.DialTimeout(k.DialTimeout),
+	}
+	if k.FetchMaxBytes > kgoMaxReadBytes {
+		opts = append(opts, kgo.BrokerMaxReadBytes(int32(k.FetchMaxBytes)))
+	}
+	if k.TLS.Enabled {
+		tc, key, err := k.TLS.build(readSmallFile)
+		if err != nil {
+			return nil, fmt.Errorf("building kafka TLS config: %s: %w", key, err)
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if m := k.SASL.mechanism(); m != nil {
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts, nil
+}
+
+func (s *SASLConfig) mechanism() sasl.Mechanism {
+	user, pass := s.Username, string(s.Password)
+	switch s.Mechanism {
+	case SASLPlain:
+		return plain.Auth{User: user, Pass: pass}.AsMechanism()
+	case SASLScramSHA256:
+		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
+	case SASLScramSHA512:
+		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
+	}
+	return nil
+}
+
+// ResetOffset is where a new consumer group starts, for kgo.ConsumeResetOffset.
+func (k *KafkaConfig) ResetOffset() kgo.Offset {
+	if k.StartOffset == StartLatest {
+		return kgo.NewOffset().AtEnd()
+	}
+	return kgo.NewOffset().AtStart()
+}
+
+// RegistryOpts builds the franz-go schema registry client options: URLs, authentication and TLS.
+func (c *Config) RegistryOpts() ([]sr.ClientOpt, error) {
+	r := &c.SchemaRegistry
+	// sr.URLs rewrites its argument in place; give it a copy.
+	opts := []sr.ClientOpt{sr.URLs(slices.Clone(r.URLs)...)}
+	if r.BasicAuth.Username != "" {
+		opts = append(opts, sr.BasicAuth(r.BasicAuth.Username, string(r.BasicAuth.Password)))
+	}
+	if r.BearerToken != "" {
+		opts = append(opts, sr.BearerToken(string(r.BearerToken)))
+	}
+	if r.TLS.isSet() {
+		tc, key, err := r.TLS.build(readSmallFile)
+		if err != nil {
+			return nil, fmt.Errorf("building schema registry TLS config: %s: %w", key, err)
+		}
+		opts = append(opts, sr.DialTLSConfig(tc))
+	}
+	return opts, nil
+}
+
+// HTTPTLSConfig is the TLS configuration of the tenant's HTTP client: TLS 1.2 or later, trusting
+// the system roots, or only caFile's certificates when it is set (a private or simulated
+// endpoint).
+func (t *TenantConfig) HTTPTLSConfig() (*tls.Config, error) {
+	tc, _, err := (&TLSConfig{CAFile: t.CAFile}).build(readSmallFile)
+	if err != nil {
+		return nil, fmt.Errorf("building tenant %s TLS config: caFile: %w", t.Name, err)
+	}
+	return tc, nil
+}
+
+// build loads the files of t. On failure key names the key whose file is at fault. Errors name
+// files, never their content.
+func (t *TLSConfig) build(read func(string) ([]byte, error)) (tc *tls.Config, key string, err error) {
+	tc = &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, and the caller warns
+	}
+	if t.CAFile != "" {
+		pem, err := read(t.CAFile)
+		if err != nil {
+			return nil, "caFile", fmt.Errorf("reading file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, "caFile", fmt.Errorf("%s holds no PEM certificate", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		if t.CertFile == "" || t.KeyFile == "" {
+			return nil, "certFile", errors.New("certFile and keyFile must be set together")
+		}
+		certPEM, err := read(t.CertFile)
+		if err != nil {
+			return nil, "certFile", fmt.Errorf("reading file: %w", err)
+		}
+		keyPEM, err := read(t.KeyFile)
+		if err != nil {
+			return nil, "keyFile", fmt.Errorf("reading file: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, "certFile", fmt.Errorf("loading key pair: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, key, nil
+}

@@ -1,0 +1,334 @@
+// Package config loads the connector's YAML configuration, expands environment variables in
+// it, applies defaults and validates it, reporting every problem at once with its file, line and
+// key path ("config.yaml:12: tenants.main.token: ..."), so an operator fixes a broken file in
+// one pass instead of one error per restart.
+//
+// The shape of the file is documented key by key in config.example.yaml at the repository root.
+// Unknown keys are errors: a misspelt key silently ignored is a default silently used.
+//
+// Secrets (tokens, passwords) are held in the Secret type, which never prints its value, and
+// no error of this package contains one.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/augment-connector/augment-connector/transform"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Kafka          KafkaConfig              `yaml:"kafka"`
+	SchemaRegistry RegistryConfig           `yaml:"schemaRegistry"`
+	Tenants        map[string]*TenantConfig `yaml:"tenants"`
+	// Pipelines are in file order; Pipelines[i] is at key path "pipelines[i]".
+	Pipelines  []PipelineConfig `yaml:"pipelines"`
+	DeadLetter DeadLetterConfig `yaml:"deadLetter"`
+	Connector  ConnectorConfig  `yaml:"connector"`
+	Logging    LoggingConfig    `yaml:"logging"`
+	Metrics    MetricsConfig    `yaml:"metrics"`
+
+	file  string         // the name errors are reported against
+	lines map[string]int // key path -> line, recorded while walking the YAML tree
+}
+
+// KafkaConfig is how the connector reaches the Kafka cluster and joins its consumer group.
+type KafkaConfig struct {
+	Brokers           []string       `yaml:"brokers"`
+	GroupID           string         `yaml:"groupId"`
+	ClientID          string         `yaml:"clientId"`
+	StartOffset       string         `yaml:"startOffset"`
+	TLS               KafkaTLSConfig `yaml:"tls"`
+	SASL              SASLConfig     `yaml:"sasl"`
+	FetchMaxBytes     ByteSize       `yaml:"fetchMaxBytes"`
+	FetchMaxWait      time.Duration  `yaml:"fetchMaxWait"`
+	SessionTimeout    time.Duration  `yaml:"sessionTimeout"`
+	RebalanceTimeout  time.Duration  `yaml:"rebalanceTimeout"`
+	HeartbeatInterval time.Duration  `yaml:"heartbeatInterval"`
+	DialTimeout       time.Duration  `yaml:"dialTimeout"`
+}
+
+// What KafkaConfig.StartOffset may be.
+const (
+	StartEarliest = "earliest"
+	StartLatest   = "latest"
+)
+
+// TLSConfig is a TLS client configuration built from PEM files.
+type TLSConfig struct {
+	CAFile             string `yaml:"caFile"`
+	CertFile           string `yaml:"certFile"`
+	KeyFile            string `yaml:"keyFile"`
+	InsecureSkipVerify bool   `yaml:"insecureSkipVerify"`
+	ServerName         string `yaml:"serverName"`
+}
+
+func (t *TLSConfig) isSet() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify || t.ServerName != ""
+}
+
+// KafkaTLSConfig adds the switch that turns TLS on: brokers, unlike URLs, carry no scheme.
+type KafkaTLSConfig struct {
+	Enabled   bool `yaml:"enabled"`
+	TLSConfig `yaml:",inline"`
+}
+
+// SASLConfig is the Kafka SASL authentication; Mechanism empty means none.
+type SASLConfig struct {
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password is the password, read from PasswordFile at load time when that is set.
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"passwordFile"`
+}
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// RegistryConfig is how the connector reaches the Confluent Schema Registry.
+type RegistryConfig struct {
+	URLs      []string        `yaml:"urls"`
+	BasicAuth BasicAuthConfig `yaml:"basicAuth"`
+	// BearerToken is the token, read from BearerTokenFile at load time when that is set.
+	BearerToken     Secret    `yaml:"bearerToken"`
+	BearerTokenFile string    `yaml:"bearerTokenFile"`
+	TLS             TLSConfig `yaml:"tls"`
+}
+
+// BasicAuthConfig is HTTP basic authentication.
+type BasicAuthConfig struct {
+	Username string `yaml:"username"`
+	// Password is the password, read from PasswordFile at load time when that is set.
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"passwordFile"`
+}
+
+// TenantConfig is one 8x8 tenant the connector writes to.
+type TenantConfig struct {
+	// Name is the tenant's key under tenants, which pipelines refer to.
+	Name    string `yaml:"-"`
+	Cluster string `yaml:"cluster"`
+	// URL is the baseURL key: an endpoint used instead of a cluster's (a simulator, a proxy).
+	URL      string `yaml:"baseURL"`
+	TenantID string `yaml:"tenantId"`
+	// Token is the action token, read from TokenFile at load time when that is set.
+	Token             Secret        `yaml:"token"`
+	TokenFile         string        `yaml:"tokenFile"`
+	RequestsPerMinute int           `yaml:"requestsPerMinute"`
+	RequestTimeout    time.Duration `yaml:"requestTimeout"`
+	CAFile            string        `yaml:"caFile"`
+	AllowInsecureHTTP bool          `yaml:"allowInsecureHTTP"`
+	BodyForm          string        `yaml:"bodyForm"`
+	Concurrency       int           `yaml:"concurrency"`
+	NotFoundWindow    time.Duration `yaml:"notFoundWindow"`
+	// MaxRetryElapsed bounds how long transient errors are retried; 0 retries forever.
+	MaxRetryElapsed time.Duration `yaml:"maxRetryElapsed"`
+}
+
+// What TenantConfig.BodyForm may be: the contract's {"variables":[...]}, or
+// {"data":[{"variables":[...]}]} seen in other published copies of the vendor's docs.
+const (
+	BodyFormVariables = "variables"
+	BodyFormData      = "data"
+)
+
+// BaseURL is the scheme and host (and any path prefix) requests go to, without a trailing
+// slash: https://{cluster}.8x8.com, or the baseURL as configured.
+func (t *TenantConfig) BaseURL() string {
+	if t.URL != "" {
+		return strings.TrimRight(t.URL, "/")
+	}
+	return "https://" + t.Cluster + ".8x8.com"
+}
+
+// PipelineConfig is one pipeline: topics in, variables of one tenant out.
+type PipelineConfig struct {
+	Name       string           `yaml:"name"`
+	Topics     []string         `yaml:"topics"`
+	Tenant     string           `yaml:"tenant"`
+	Decode     DecodeConfig     `yaml:"decode"`
+	Filter     string           `yaml:"filter"`
+	Identifier string           `yaml:"identifier"`
+	OnDelete   string           `yaml:"onDelete"`
+	Variables  []VariableConfig `yaml:"variables"`
+}
+
+// DecodeConfig says how record values (and keys) of a pipeline's topics are decoded.
+type DecodeConfig struct {
+	Format string `yaml:"format"`
+	// SchemaFile is the .avsc writer schema, for FormatAvro only.
+	SchemaFile string `yaml:"schemaFile"`
+}
+
+// What DecodeConfig.Format may be.
+const (
+	FormatAvroRegistry = "avro-registry" // Confluent framing, schema fetched by id
+	FormatAvro         = "avro"          // bare Avro binary with the schema in SchemaFile
+	FormatJSON         = "json"
+)
+
+// VariableConfig is one variable of a pipeline as written in YAML.
+type VariableConfig struct {
+	Name        string     `yaml:"name"`
+	Value       string     `yaml:"value"`
+	IVR         BoolAttr   `yaml:"ivr"`
+	Display     BoolAttr   `yaml:"display"`
+	DisplayName StringAttr `yaml:"displayName"`
+	DataType    StringAttr `yaml:"dataType"`
+	Privacy     BoolAttr   `yaml:"privacy"`
+}
+
+// Spec converts the pipeline to the form the transform package compiles. Expressions are not
+// compiled here; the caller compiles them and reports failures with (*Config).ErrorAt at the
+// key paths pipelines[i].filter, .identifier, .variables[j].value and .variables[j].<attr>.
+func (p *PipelineConfig) Spec() transform.Spec {
+	s := transform.Spec{
+		Name:       p.Name,
+		Filter:     p.Filter,
+		Identifier: p.Identifier,
+		OnDelete:   p.OnDelete,
+		Variables:  make([]transform.VariableSpec, len(p.Variables)),
+	}
+	for i, v := range p.Variables {
+		s.Variables[i] = transform.VariableSpec{
+			Name:        v.Name,
+			Value:       v.Value,
+			IVR:         v.IVR.attr(),
+			Display:     v.Display.attr(),
+			Privacy:     v.Privacy.attr(),
+			DisplayName: v.DisplayName.attr(),
+			DataType:    v.DataType.attr(),
+		}
+	}
+	return s
+}
+
+// DeadLetterConfig is where records that cannot succeed go.
+type DeadLetterConfig struct {
+	// Topic empty means a record that cannot succeed stops its pipeline instead.
+	Topic        string `yaml:"topic"`
+	IncludeValue bool   `yaml:"includeValue"`
+}
+
+// ConnectorConfig holds the engine's bounds and timers.
+type ConnectorConfig struct {
+	ShutdownTimeout        time.Duration `yaml:"shutdownTimeout"`
+	CommitInterval         time.Duration `yaml:"commitInterval"`
+	MaxPendingRecords      int           `yaml:"maxPendingRecords"`
+	MaxPendingBytes        ByteSize      `yaml:"maxPendingBytes"`
+	Linger                 time.Duration `yaml:"linger"`
+	MaxVariablesPerRequest int           `yaml:"maxVariablesPerRequest"`
+}
+
+// LoggingConfig configures the zap logger.
+type LoggingConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	// Listen is host:port; empty disables the endpoint.
+	Listen string `yaml:"listen"`
+}
+
+// defaultConfig is what a key left out means. Defaults are set before decoding, so an explicit
+// zero (concurrency: 0) is seen by validation instead of being replaced.
+func defaultConfig() *Config {
+	return &Config{
+		Kafka: KafkaConfig{
+			GroupID:           "augment-connector",
+			ClientID:          "augment-connector",
+			StartOffset:       StartEarliest,
+			FetchMaxBytes:     50 * MiB, // kgo's default
+			FetchMaxWait:      500 * time.Millisecond,
+			SessionTimeout:    45 * time.Second,
+			RebalanceTimeout:  60 * time.Second,
+			HeartbeatInterval: 3 * time.Second,
+			DialTimeout:       10 * time.Second,
+		},
+		DeadLetter: DeadLetterConfig{IncludeValue: true},
+		Connector: ConnectorConfig{
+			ShutdownTimeout:        30 * time.Second,
+			CommitInterval:         time.Second,
+			MaxPendingRecords:      100_000,
+			MaxPendingBytes:        64 * MiB,
+			MaxVariablesPerRequest: 50,
+		},
+		Logging: LoggingConfig{Level: "info", Format: "json"},
+		Metrics: MetricsConfig{Listen: ":9090"},
+	}
+}
+
+// setDefaults is called on each tenant before its keys are decoded.
+func (t *TenantConfig) setDefaults() {
+	*t = TenantConfig{
+		RequestsPerMinute: 100, // the contract's limit per tenant
+		RequestTimeout:    10 * time.Second,
+		BodyForm:          BodyFormVariables,
+		Concurrency:       16,
+		NotFoundWindow:    30 * time.Second,
+	}
+}
+
+// setDefaults is called on each pipeline before its keys are decoded.
+func (p *PipelineConfig) setDefaults() {
+	*p = PipelineConfig{
+		Decode:   DecodeConfig{Format: FormatAvroRegistry},
+		OnDelete: transform.OnDeleteSkip,
+	}
+}
+
+// Load reads, expands, decodes and validates the config file at path. Relative file names in it
+// (caFile, tokenFile, schemaFile, ...) are resolved against the file's directory. A config that
+// does not validate is reported as Errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return newLoader(path, filepath.Dir(path), os.LookupEnv, readSmallFile).load(data)
+}
+
+// Parse is Load for a config already in memory; name is used in errors, and relative file names
+// are resolved against the working directory.
+func Parse(data []byte, name string) (*Config, error) {
+	return newLoader(name, "", os.LookupEnv, readSmallFile).load(data)
+}
+
+// Line is the line of the key at path ("tenants.main.token", "pipelines[0].variables[2].ivr"),
+// or of its nearest ancestor present in the file, or 0.
+func (c *Config) Line(path string) int {
+	for {
+		if l, ok := c.lines[path]; ok {
+			return l
+		}
+		if path == "" {
+			return 0
+		}
+		path = parentPath(path)
+	}
+}
+
+// ErrorAt builds an error at path in the same form validation uses, for problems found after
+// loading (an expression that does not compile). Collect them in Errors and return Errors.Err().
+func (c *Config) ErrorAt(path, msg string) *Error {
+	return &Error{File: c.file, Line: c.Line(path), Path: path, Msg: msg}
+}
+
+// parentPath drops the last ".key" or "[i]" of a key path.
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}

@@ -1,0 +1,652 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.uber.org/goleak"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/augment-connector/augment-connector/transform"
+)
+
+func TestMain(m *testing.M) {
+	// The tests start kgo clients and httptest servers; both must be gone afterwards.
+	goleak.VerifyTestMain(m)
+}
+
+// base is a minimal valid config; the line numbers in the tests below refer to it.
+const base = `kafka:
+  brokers: [localhost:9092]
+schemaRegistry:
+  urls: [http://localhost:8081]
+tenants:
+  main:
+    cluster: vcc-na12
+    tenantId: acme
+    token: s3cr3t-token
+pipelines:
+  - name: customers
+    topics: [dbserver1.crm.customers]
+    tenant: main
+    identifier: after.interaction_id
+    variables:
+      - name: _customerTier
+        value: after.tier
+        displayName: Customer Tier
+        dataType: text
+`
+
+func envFrom(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// parse parses data as test.yaml with the given environment and the real file system.
+func parse(data string, env map[string]string) (*Config, error) {
+	return newLoader("test.yaml", "", envFrom(env), readSmallFile).load([]byte(data))
+}
+
+// errLines returns the lines of err, which must be Errors.
+func errLines(t *testing.T, err error) []string {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error is %T, not Errors: %v", err, err)
+	}
+	return strings.Split(errs.Error(), "\n")
+}
+
+// baseWant is base as loaded: every default applied.
+func baseWant() *Config {
+	return &Config{
+		Kafka: KafkaConfig{
+			Brokers:           []string{"localhost:9092"},
+			GroupID:           "augment-connector",
+			ClientID:          "augment-connector",
+			StartOffset:       "earliest",
+			FetchMaxBytes:     52428800,
+			FetchMaxWait:      500 * time.Millisecond,
+			SessionTimeout:    45 * time.Second,
+			RebalanceTimeout:  60 * time.Second,
+			HeartbeatInterval: 3 * time.Second,
+			DialTimeout:       10 * time.Second,
+		},
+		SchemaRegistry: RegistryConfig{URLs: []string{"http://localhost:8081"}},
+		Tenants: map[string]*TenantConfig{"main": {
+			Name:              "main",
+			Cluster:           "vcc-na12",
+			TenantID:          "acme",
+			Token:             "s3cr3t-token",
+			RequestsPerMinute: 100,
+			RequestTimeout:    10 * time.Second,
+			BodyForm:          "variables",
+			Concurrency:       16,
+			NotFoundWindow:    30 * time.Second,
+		}},
+		Pipelines: []PipelineConfig{{
+			Name:       "customers",
+			Topics:     []string{"dbserver1.crm.customers"},
+			Tenant:     "main",
+			Decode:     DecodeConfig{Format: "avro-registry"},
+			Identifier: "after.interaction_id",
+			OnDelete:   "skip",
+			Variables: []VariableConfig{{
+				Name:        "_customerTier",
+				Value:       "after.tier",
+				DisplayName: StringAttr{Value: "Customer Tier"},
+				DataType:    StringAttr{Value: "text"},
+			}},
+		}},
+		DeadLetter: DeadLetterConfig{IncludeValue: true},
+		Connector: ConnectorConfig{
+			ShutdownTimeout:        30 * time.Second,
+			CommitInterval:         time.Second,
+			MaxPendingRecords:      100000,
+			MaxPendingBytes:        67108864,
+			MaxVariablesPerRequest: 50,
+		},
+		Logging: LoggingConfig{Level: "info", Format: "json"},
+		Metrics: MetricsConfig{Listen: ":9090"},
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := parse(base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(baseWant(), cfg, cmpopts.IgnoreUnexported(Config{})); diff != "" {
+		t.Errorf("loaded config (-want +got):\n%s", diff)
+	}
+}
+
+// An explicit zero or false is kept, not replaced by the default.
+func TestExplicitZeroKept(t *testing.T) {
+	cfg, err := parse(base+`deadLetter: {includeValue: false}
+connector: {linger: 0, maxPendingBytes: 512KiB}
+metrics: {listen: ""}
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{cfg.DeadLetter.IncludeValue, cfg.Connector.Linger, cfg.Connector.MaxPendingBytes, cfg.Metrics.Listen}
+	want := []any{false, time.Duration(0), ByteSize(512 * 1024), ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// pipeline is a second pipeline to append to base (at line 20).
+func pipeline(name, topic string) string {
+	return fmt.Sprintf("  - name: %s\n    topics: [%s]\n    tenant: main\n    identifier: x\n    variables: [{name: _a, value: x}]\n", name, topic)
+}
+
+func TestBrokenConfigs(t *testing.T) {
+	tests := []struct {
+		name     string
+		from, to string // replaced once in base; from must occur
+		extra    string // appended to base
+		data     *string
+		want     []string
+	}{
+		{name: "unknown key with a case suggestion and the missing key",
+			from: "    tenantId: acme", to: "    tenantID: acme",
+			want: []string{
+				`test.yaml:6: tenants.main.tenantId: is required`,
+				`test.yaml:8: tenants.main: unknown key "tenantID" (did you mean "tenantId"?)`,
+			}},
+		{name: "unknown top-level key with a spelling suggestion",
+			extra: "tenant:\n  x: 1\n",
+			want:  []string{`test.yaml:20: unknown key "tenant" (did you mean "tenants"?)`}},
+		{name: "unknown key without suggestion",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  zookeeper: zk:2181",
+			want: []string{`test.yaml:3: kafka: unknown key "zookeeper"`}},
+		{name: "duplicate key",
+			extra: "kafka:\n  brokers: [x:9092]\n",
+			want:  []string{`test.yaml:20: kafka: is defined twice (first at line 1)`}},
+		{name: "list given a mapping",
+			from: "brokers: [localhost:9092]", to: "brokers: {a: b}",
+			want: []string{`test.yaml:2: kafka.brokers: must be a list, got a mapping`}},
+		{name: "no brokers",
+			from: "brokers: [localhost:9092]", to: "brokers: []",
+			want: []string{`test.yaml:2: kafka.brokers: at least one seed broker is required`}},
+		{name: "broker with a scheme",
+			from: "brokers: [localhost:9092]", to: "brokers: [kafka://localhost:9092]",
+			want: []string{`test.yaml:2: kafka.brokers[0]: must be host:port, without a scheme`}},
+		{name: "start offset",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  startOffset: beginning",
+			want: []string{`test.yaml:3: kafka.startOffset: must be earliest or latest, got "beginning"`}},
+		{name: "sasl mechanism",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: GSSAPI, username: u, password: p}",
+			want: []string{`test.yaml:3: kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "GSSAPI"`}},
+		{name: "sasl credentials without mechanism",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {username: u, password: p}",
+			want: []string{`test.yaml:3: kafka.sasl.mechanism: is required when a username or password is set (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)`}},
+		{name: "sasl mechanism without password",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: PLAIN, username: u}",
+			want: []string{`test.yaml:3: kafka.sasl.password: one of password or passwordFile is required`}},
+		{name: "sasl mechanism without username",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: SCRAM-SHA-256, password: p}",
+			want: []string{`test.yaml:3: kafka.sasl.username: is required with a SASL mechanism`}},
+		{name: "tls CA file missing",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  tls: {enabled: true, caFile: /nonexistent/ca.pem}",
+			want: []string{`test.yaml:3: kafka.tls.caFile: reading file: stat /nonexistent/ca.pem: no such file or directory`}},
+		{name: "tls cert without key",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  tls: {enabled: true, certFile: /x.pem}",
+			want: []string{`test.yaml:3: kafka.tls.keyFile: is required when certFile is set`}},
+		{name: "tls keys without enabled",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  tls: {caFile: /x.pem}",
+			want: []string{`test.yaml:3: kafka.tls.enabled: is false but other kafka.tls keys are set; set enabled: true to use TLS`}},
+		{name: "duration without unit",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sessionTimeout: 45",
+			want: []string{`test.yaml:3: kafka.sessionTimeout: must be a duration like 500ms, 10s or 1m, got "45"`}},
+		{name: "heartbeat not below session timeout",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  heartbeatInterval: 1m",
+			want: []string{`test.yaml:3: kafka.heartbeatInterval: must be less than kafka.sessionTimeout (45s), got 1m0s`}},
+		{name: "byte size",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  fetchMaxBytes: 64 megs",
+			want: []string{`test.yaml:3: kafka.fetchMaxBytes: must be a size in bytes like 67108864, 512KiB or 64MiB`}},
+		{name: "fetch wait too short",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  fetchMaxWait: 1ms",
+			want: []string{`test.yaml:3: kafka.fetchMaxWait: must be between 10ms and 596h31m23.647s, got 1ms`}},
+		{name: "registry URLs needed",
+			from: "urls: [http://localhost:8081]", to: "urls: []",
+			want: []string{`test.yaml:4: schemaRegistry.urls: at least one URL is required when a pipeline decodes avro-registry`}},
+		{name: "registry URL without scheme",
+			from: "urls: [http://localhost:8081]", to: "urls: [localhost:8081]",
+			want: []string{`test.yaml:4: schemaRegistry.urls[0]: must be an http:// or https:// URL`}},
+		{name: "registry basic and bearer",
+			from: "  urls: [http://localhost:8081]", to: "  urls: [http://localhost:8081]\n  basicAuth: {username: u, password: p}\n  bearerToken: t",
+			want: []string{`test.yaml:6: schemaRegistry.bearerToken: set only one of basicAuth and bearerToken`}},
+		{name: "cluster and baseURL",
+			from: "    cluster: vcc-na12", to: "    cluster: vcc-na12\n    baseURL: https://127.0.0.1:8443",
+			want: []string{`test.yaml:8: tenants.main.baseURL: set only one of cluster and baseURL`}},
+		{name: "neither cluster nor baseURL",
+			from: "    cluster: vcc-na12", to: "    requestsPerMinute: 100",
+			want: []string{`test.yaml:6: tenants.main.cluster: one of cluster or baseURL is required`}},
+		{name: "cluster pattern",
+			from: "cluster: vcc-na12", to: "cluster: VCC_NA12",
+			want: []string{`test.yaml:7: tenants.main.cluster: must be a cluster name like vcc-na12 (lower-case letters, digits and '-'), got "VCC_NA12"`}},
+		{name: "http baseURL not allowed",
+			from: "cluster: vcc-na12", to: "baseURL: http://127.0.0.1:8080",
+			want: []string{`test.yaml:7: tenants.main.baseURL: uses http://, which sends the token unencrypted; set allowInsecureHTTP: true to allow it`}},
+		{name: "baseURL of another scheme",
+			from: "cluster: vcc-na12", to: "baseURL: ftp://127.0.0.1",
+			want: []string{`test.yaml:7: tenants.main.baseURL: must be an absolute https:// URL like https://127.0.0.1:8443`}},
+		{name: "tenantId empty",
+			from: "tenantId: acme", to: `tenantId: ""`,
+			want: []string{`test.yaml:8: tenants.main.tenantId: is required`}},
+		{name: "tenantId with colon",
+			from: "tenantId: acme", to: `tenantId: "ac:me"`,
+			want: []string{`test.yaml:8: tenants.main.tenantId: must not contain ':' (it is the user name of HTTP basic authentication)`}},
+		{name: "token and tokenFile",
+			from: "    token: s3cr3t-token", to: "    token: s3cr3t-token\n    tokenFile: /run/token",
+			want: []string{`test.yaml:10: tenants.main.tokenFile: set only one of token and tokenFile`}},
+		{name: "no token",
+			from: "    token: s3cr3t-token\n", to: "",
+			want: []string{`test.yaml:6: tenants.main.token: one of token or tokenFile is required`}},
+		{name: "token file missing",
+			from: "    token: s3cr3t-token", to: "    tokenFile: /nonexistent/token",
+			want: []string{`test.yaml:9: tenants.main.tokenFile: reading file: stat /nonexistent/token: no such file or directory`}},
+		{name: "requests per minute zero",
+			from: "    token: s3cr3t-token", to: "    token: s3cr3t-token\n    requestsPerMinute: 0",
+			want: []string{`test.yaml:10: tenants.main.requestsPerMinute: must be at least 1, got 0`}},
+		{name: "requests per minute not a number",
+			from: "    token: s3cr3t-token", to: "    token: s3cr3t-token\n    requestsPerMinute: lots",
+			want: []string{`test.yaml:10: tenants.main.requestsPerMinute: must be an integer, got "lots"`}},
+		{name: "concurrency too high",
+			from: "    token: s3cr3t-token", to: "    token: s3cr3t-token\n    concurrency: 300",
+			want: []string{`test.yaml:10: tenants.main.concurrency: must be between 1 and 256, got 300`}},
+		{name: "body form",
+			from: "    token: s3cr3t-token", to: "    token: s3cr3t-token\n    bodyForm: wrapped",
+			want: []string{`test.yaml:10: tenants.main.bodyForm: must be variables or data, got "wrapped"`}},
+		{name: "negative duration",
+			from: "    token: s3cr3t-token", to: "    token: s3cr3t-token\n    requestTimeout: -1s",
+			want: []string{`test.yaml:10: tenants.main.requestTimeout: must not be negative, got "-1s"`}},
+		{name: "no tenants",
+			from: "tenants:\n  main:\n    cluster: vcc-na12\n    tenantId: acme\n    token: s3cr3t-token\n", to: "tenants: {}\n",
+			want: []string{
+				`test.yaml:5: tenants: at least one tenant is required`,
+				`test.yaml:9: pipelines[0].tenant: tenant "main" is not defined under tenants`,
+			}},
+		{name: "pipeline without name",
+			from: "  - name: customers\n    topics", to: "  - topics",
+			want: []string{`test.yaml:11: pipelines[0].name: is required`}},
+		{name: "duplicate pipeline name",
+			extra: pipeline("customers", "other"),
+			want:  []string{`test.yaml:20: pipelines[1].name: "customers" is already the name of pipelines[0]`}},
+		{name: "topic consumed twice",
+			extra: pipeline("second", "dbserver1.crm.customers"),
+			want:  []string{`test.yaml:21: pipelines[1].topics[0]: topic "dbserver1.crm.customers" is already consumed by pipelines[0]; a topic may feed only one pipeline`}},
+		{name: "no topics",
+			from: "topics: [dbserver1.crm.customers]", to: "topics: []",
+			want: []string{`test.yaml:12: pipelines[0].topics: at least one topic is required`}},
+		{name: "invalid topic",
+			from: "topics: [dbserver1.crm.customers]", to: "topics: [bad topic]",
+			want: []string{`test.yaml:12: pipelines[0].topics[0]: "bad topic" is not a valid Kafka topic name`}},
+		{name: "unknown tenant",
+			from: "tenant: main", to: "tenant: other",
+			want: []string{`test.yaml:13: pipelines[0].tenant: tenant "other" is not defined under tenants`}},
+		{name: "decode format",
+			from: "    tenant: main", to: "    tenant: main\n    decode: {format: protobuf}",
+			want: []string{`test.yaml:14: pipelines[0].decode.format: must be avro-registry, avro or json, got "protobuf"`}},
+		{name: "avro without schema file",
+			from: "    tenant: main", to: "    tenant: main\n    decode: {format: avro}",
+			want: []string{`test.yaml:14: pipelines[0].decode.schemaFile: is required when format is avro`}},
+		{name: "schema file for json",
+			from: "    tenant: main", to: "    tenant: main\n    decode: {format: json, schemaFile: customer.avsc}",
+			want: []string{`test.yaml:14: pipelines[0].decode.schemaFile: is only used when format is avro`}},
+		{name: "no identifier",
+			from: "identifier: after.interaction_id", to: `identifier: ""`,
+			want: []string{`test.yaml:14: pipelines[0].identifier: is required`}},
+		{name: "onDelete",
+			from: "    tenant: main", to: "    tenant: main\n    onDelete: drop",
+			want: []string{`test.yaml:14: pipelines[0].onDelete: must be skip or process, got "drop"`}},
+		{name: "no variables",
+			from: "    variables:\n      - name: _customerTier\n        value: after.tier\n        displayName: Customer Tier\n        dataType: text\n", to: "    variables: []\n",
+			want: []string{`test.yaml:15: pipelines[0].variables: at least one variable is required`}},
+		{name: "variable name without underscore",
+			from: "name: _customerTier", to: "name: customerTier",
+			want: []string{`test.yaml:16: pipelines[0].variables[0].name: must start with underscore, got "customerTier"`}},
+		{name: "variable name too long",
+			from: "name: _customerTier", to: "name: _customerTierIsAVeryLongName",
+			want: []string{`test.yaml:16: pipelines[0].variables[0].name: must be at most 25 characters, got "_customerTierIsAVeryLongName"`}},
+		{name: "duplicate variable name",
+			from: "        dataType: text", to: "        dataType: text\n      - name: _customerTier\n        value: after.x",
+			want: []string{`test.yaml:20: pipelines[0].variables[1].name: variable "_customerTier" is already defined at pipelines[0].variables[0]`}},
+		{name: "variable without value",
+			from: "        value: after.tier", to: "        ivr: true",
+			want: []string{`test.yaml:16: pipelines[0].variables[0].value: is required`}},
+		{name: "data type",
+			from: "dataType: text", to: "dataType: string",
+			want: []string{`test.yaml:19: pipelines[0].variables[0].dataType: must be one of text, number, phone, date, time, currency, got "string"`}},
+		{name: "display name too long",
+			from: "displayName: Customer Tier", to: "displayName: The tier of this customer, in words",
+			want: []string{`test.yaml:18: pipelines[0].variables[0].displayName: must be at most 30 characters, got 35`}},
+		{name: "bool attribute",
+			from: "        dataType: text", to: "        dataType: text\n        ivr: maybe",
+			want: []string{`test.yaml:20: pipelines[0].variables[0].ivr: must be true, false or {expr: "..."}`}},
+		{name: "expression attribute with unknown key",
+			from: "        dataType: text", to: "        dataType: text\n        display: {exp: after.vip}",
+			want: []string{`test.yaml:20: pipelines[0].variables[0].display: unknown key "exp": an expression is written {expr: "..."}`}},
+		{name: "empty expression",
+			from: "        dataType: text", to: "        dataType: text\n        privacy: {expr: \"\"}",
+			want: []string{`test.yaml:20: pipelines[0].variables[0].privacy: expr must not be empty`}},
+		{name: "dead-letter topic is an input",
+			extra: "deadLetter:\n  topic: dbserver1.crm.customers\n",
+			want:  []string{`test.yaml:21: deadLetter.topic: topic "dbserver1.crm.customers" is consumed by pipelines[0]; the dead-letter topic must not be an input`}},
+		{name: "too many variables per request",
+			extra: "connector:\n  maxVariablesPerRequest: 51\n",
+			want:  []string{`test.yaml:21: connector.maxVariablesPerRequest: must be between 1 and 50, got 51`}},
+		{name: "commit interval",
+			extra: "connector:\n  commitInterval: 10ms\n",
+			want:  []string{`test.yaml:21: connector.commitInterval: must be at least 100ms, got 10ms`}},
+		{name: "log level",
+			extra: "logging: {level: verbose}\n",
+			want:  []string{`test.yaml:20: logging.level: must be debug, info, warn or error, got "verbose"`}},
+		{name: "metrics listen",
+			extra: "metrics: {listen: 9090}\n",
+			want:  []string{`test.yaml:20: metrics.listen: must be host:port like ":9090", got "9090"`}},
+		{name: "unset environment variable",
+			from: "token: s3cr3t-token", to: "token: ${NOPE}",
+			want: []string{`test.yaml:9: tenants.main.token: environment variable NOPE is not set (use ${NOPE:-default} for a default)`}},
+		{name: "merge keys",
+			extra: "logging:\n  <<: {level: info}\n",
+			want:  []string{`test.yaml:21: logging: merge keys (<<) are not supported`}},
+		{name: "syntax error",
+			from: "tenantId: acme", to: "tenantId: acme: x",
+			want: []string{`test.yaml:8: invalid YAML: mapping values are not allowed in this context`}},
+		{name: "empty file", data: new(""),
+			want: []string{`test.yaml: config is empty`}},
+		{name: "not a mapping", data: new("- a\n- b\n"),
+			want: []string{`test.yaml:1: must be a mapping, got a list`}},
+		{name: "only comments", data: new("# nothing\n"),
+			want: []string{`test.yaml: config is empty`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := base
+			switch {
+			case tt.data != nil:
+				data = *tt.data
+			case tt.from != "":
+				if !strings.Contains(base, tt.from) {
+					t.Fatalf("base does not contain %q", tt.from)
+				}
+				data = strings.Replace(base, tt.from, tt.to, 1)
+			}
+			data += tt.extra
+			cfg, err := parse(data, nil)
+			if cfg != nil {
+				t.Errorf("got a config with errors")
+			}
+			if diff := cmp.Diff(tt.want, errLines(t, err)); diff != "" {
+				t.Errorf("errors (-want +got):\n%s\nconfig:\n%s", diff, data)
+			}
+		})
+	}
+	if len(tests) < 30 {
+		t.Errorf("only %d broken configs", len(tests))
+	}
+}
+
+func TestEveryProblemReported(t *testing.T) {
+	data := strings.NewReplacer(
+		"brokers: [localhost:9092]", "brokers: [kafka://localhost:9092]",
+		"cluster: vcc-na12", "cluster: VCC",
+		"name: _customerTier", "name: customerTier",
+	).Replace(base)
+	_, err := parse(data, nil)
+	want := []string{
+		`test.yaml:2: kafka.brokers[0]: must be host:port, without a scheme`,
+		`test.yaml:7: tenants.main.cluster: must be a cluster name like vcc-na12 (lower-case letters, digits and '-'), got "VCC"`,
+		`test.yaml:16: pipelines[0].variables[0].name: must start with underscore, got "customerTier"`,
+	}
+	if diff := cmp.Diff(want, errLines(t, err)); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestLineAndErrorAt(t *testing.T) {
+	cfg, err := parse(base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"kafka":                                  1,
+		"kafka.brokers[0]":                       2,
+		"tenants.main.token":                     9,
+		"pipelines[0]":                           11,
+		"pipelines[0].variables[0].dataType":     19,
+		"pipelines[0].variables[0].ivr":          16, // absent: its variable's line
+		"pipelines[0].filter":                    11,
+		"nowhere":                                0,
+		"pipelines[0].variables[0].ivr.expr[10]": 16,
+	} {
+		if got := cfg.Line(path); got != want {
+			t.Errorf("Line(%q) = %d, want %d", path, got, want)
+		}
+	}
+	var errs Errors
+	errs = append(errs, cfg.ErrorAt("pipelines[0].variables[0].value", "unknown name tier2"), cfg.ErrorAt("pipelines[0].identifier", "bad"))
+	if diff := cmp.Diff("test.yaml:14: pipelines[0].identifier: bad\ntest.yaml:17: pipelines[0].variables[0].value: unknown name tier2", errs.Err().Error()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if err := (Errors{}).Err(); err != nil {
+		t.Errorf("empty Errors.Err() = %v", err)
+	}
+}
+
+func TestSpec(t *testing.T) {
+	cfg, err := parse(strings.Replace(base, "        dataType: text", `        dataType: text
+        ivr: true
+        display: {expr: after.vip}
+        privacy: {expr: "after.secret != nil"}
+      - name: _b
+        value: after.b
+        displayName: {expr: '"B " + after.kind'}
+        dataType: {expr: after.type}`, 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := transform.Spec{
+		Name:       "customers",
+		Identifier: "after.interaction_id",
+		OnDelete:   "skip",
+		Variables: []transform.VariableSpec{{
+			Name:        "_customerTier",
+			Value:       "after.tier",
+			IVR:         transform.Attr{Literal: true},
+			Display:     transform.Attr{Expr: "after.vip"},
+			Privacy:     transform.Attr{Expr: "after.secret != nil"},
+			DisplayName: transform.Attr{Literal: "Customer Tier"},
+			DataType:    transform.Attr{Literal: "text"},
+		}, {
+			Name:        "_b",
+			Value:       "after.b",
+			IVR:         transform.Attr{Literal: false},
+			Display:     transform.Attr{Literal: false},
+			Privacy:     transform.Attr{Literal: false},
+			DisplayName: transform.Attr{Expr: `"B " + after.kind`},
+			DataType:    transform.Attr{Expr: "after.type"},
+		}},
+	}
+	if diff := cmp.Diff(want, cfg.Pipelines[0].Spec()); diff != "" {
+		t.Errorf("Spec (-want +got):\n%s", diff)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ByteSize
+		err  bool
+	}{
+		{in: "67108864", want: 64 * MiB},
+		{in: "64MiB", want: 64 * MiB},
+		{in: "512KiB", want: 512 * KiB},
+		{in: "512 KiB", want: 512 * KiB},
+		{in: "1GiB", want: GiB},
+		{in: "2MB", want: 2_000_000},
+		{in: "10B", want: 10},
+		{in: "1_000", want: 1000},
+		{in: "64mib", err: true},
+		{in: "-1", err: true},
+		{in: "1.5GiB", err: true},
+		{in: "MiB", err: true},
+		{in: "99999999999999999999", err: true},
+		{in: "9000000000TiB", err: true},
+	}
+	for _, tt := range tests {
+		var got ByteSize
+		err := yaml.Unmarshal([]byte(tt.in), &got)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("%q: got %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	for in, want := range map[ByteSize]string{64 * MiB: "64MiB", GiB: "1GiB", 3 * KiB: "3KiB", 1536: "1536", 1000: "1000", 0: "0"} {
+		if got := in.String(); got != want {
+			t.Errorf("ByteSize(%d).String() = %q, want %q", int64(in), got, want)
+		}
+	}
+}
+
+func TestRelativeFilesResolvedAgainstConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("file-token\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "c.avsc"), []byte(`{"type":"record","name":"c","fields":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := strings.NewReplacer(
+		"token: s3cr3t-token", "tokenFile: token",
+		"    tenant: main", "    tenant: main\n    decode: {format: avro, schemaFile: c.avsc}",
+	).Replace(base)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := cfg.Tenants["main"]
+	got := []string{string(tn.Token), tn.TokenFile, cfg.Pipelines[0].Decode.SchemaFile}
+	want := []string{"file-token", filepath.Join(dir, "token"), filepath.Join(dir, "c.avsc")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want ErrNotExist", err)
+	}
+}
+
+const examplePath = "../../config.example.yaml"
+
+func TestExampleLoads(t *testing.T) {
+	t.Setenv("ACME_TOKEN", "example-token")
+	cfg, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := baseWant()
+	want.Tenants["main"].Token = "example-token"
+	want.Pipelines[0].Filter = `op != "r"`
+	want.Pipelines[0].Variables = []VariableConfig{{
+		Name:        "_customerTier",
+		Value:       "after.tier",
+		IVR:         BoolAttr{Value: true},
+		Display:     BoolAttr{Value: true},
+		DisplayName: StringAttr{Value: "Customer Tier"},
+		DataType:    StringAttr{Value: "text"},
+	}, {
+		Name:        "_accountBalance",
+		Value:       "after.balance",
+		IVR:         BoolAttr{Expr: `after.tier == "VIP"`},
+		Display:     BoolAttr{Value: true},
+		DisplayName: StringAttr{Expr: `after.tier == "VIP" ? "VIP balance" : "Balance"`},
+		DataType:    StringAttr{Value: "currency"},
+	}, {
+		Name:    "_accountPin",
+		Value:   "after.pin",
+		Privacy: BoolAttr{Value: true},
+	}}
+	want.DeadLetter.Topic = "augment-dlq"
+	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreUnexported(Config{})); diff != "" {
+		t.Errorf("example (-want +got):\n%s", diff)
+	}
+
+	// Round trip: marshal and parse again. The token marshals masked.
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "example-token") {
+		t.Fatalf("marshalled config contains the token:\n%s", out)
+	}
+	again, err := parse(string(out), nil)
+	if err != nil {
+		t.Fatalf("%v\nmarshalled:\n%s", err, out)
+	}
+	if got := again.Tenants["main"].Token; got != maskedSecret {
+		t.Errorf("round-tripped token = %q, want %q", string(got), maskedSecret)
+	}
+	again.Tenants["main"].Token = cfg.Tenants["main"].Token
+	if diff := cmp.Diff(cfg, again, cmpopts.IgnoreUnexported(Config{})); diff != "" {
+		t.Errorf("round trip (-loaded +again):\n%s", diff)
+	}
+}
+
+// TestExampleDocumentsEveryKey fails when a key is added to Config but not to the example.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshaler) || t == reflect.TypeFor[time.Duration]() {
+			return
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				keys = append(keys, name)
+			}
+			if name != "-" || opts == "inline" {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config]())
+	if len(keys) < 60 {
+		t.Fatalf("found only %d keys: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		if !regexp.MustCompile(`(?m)^[ \-]*` + regexp.QuoteMeta(k) + `:`).Match(b) {
+			t.Errorf("config.example.yaml does not set key %q", k)
+		}
+	}
+}

@@ -1,0 +1,404 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/augment-connector/augment-connector/internal/api"
+	"github.com/augment-connector/augment-connector/transform"
+)
+
+var (
+	clusterRE    = regexp.MustCompile(`^[a-z0-9-]+$`)
+	tenantNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	pipeNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	topicRE      = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+)
+
+// maxWireTimeout is the largest timeout Kafka's int32-millisecond fields carry.
+const maxWireTimeout = time.Duration(math.MaxInt32) * time.Millisecond
+
+// validate checks everything decoding could not: required keys, ranges, enums, references
+// between sections and the files named. It reads secret files into their Secret fields and
+// resolves relative file names, so a Config that validates is ready to use.
+func (l *loader) validate(c *Config) {
+	l.validateKafka(&c.Kafka)
+	l.validateRegistry(c)
+	l.validateTenants(c)
+	l.validatePipelines(c)
+	l.validateDeadLetter(c)
+	l.validateConnector(&c.Connector)
+	switch c.Logging.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		l.add("logging.level", "must be debug, info, warn or error, got %s", l.show("logging.level", c.Logging.Level))
+	}
+	switch c.Logging.Format {
+	case "json", "console":
+	default:
+		l.add("logging.format", "must be json or console, got %s", l.show("logging.format", c.Logging.Format))
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			l.add("metrics.listen", `must be host:port like ":9090", got %s`, l.show("metrics.listen", c.Metrics.Listen))
+		}
+	}
+}
+
+func (l *loader) validateKafka(k *KafkaConfig) {
+	if len(k.Brokers) == 0 {
+		l.add("kafka.brokers", "at least one seed broker is required")
+	}
+	for i, b := range k.Brokers {
+		p := fmt.Sprintf("kafka.brokers[%d]", i)
+		switch {
+		case strings.TrimSpace(b) == "":
+			l.add(p, "must not be empty")
+		case strings.Contains(b, "://"):
+			l.add(p, "must be host:port, without a scheme")
+		}
+	}
+	if k.GroupID == "" {
+		l.add("kafka.groupId", "must not be empty")
+	}
+	if k.ClientID == "" || len(k.ClientID) > 256 {
+		l.add("kafka.clientId", "must be 1 to 256 characters")
+	}
+	if k.StartOffset != StartEarliest && k.StartOffset != StartLatest {
+		l.add("kafka.startOffset", "must be earliest or latest, got %s", l.show("kafka.startOffset", k.StartOffset))
+	}
+	if k.TLS.Enabled {
+		l.checkTLS("kafka.tls", &k.TLS.TLSConfig)
+	} else if k.TLS.isSet() {
+		l.add("kafka.tls.enabled", "is false but other kafka.tls keys are set; set enabled: true to use TLS")
+	}
+	l.validateSASL(&k.SASL)
+	if k.FetchMaxBytes < 1 || k.FetchMaxBytes > GiB {
+		l.add("kafka.fetchMaxBytes", "must be between 1 and 1GiB, got %d", k.FetchMaxBytes)
+	}
+	l.durationIn("kafka.fetchMaxWait", k.FetchMaxWait, 10*time.Millisecond, maxWireTimeout)
+	l.durationIn("kafka.sessionTimeout", k.SessionTimeout, 100*time.Millisecond, maxWireTimeout)
+	l.durationIn("kafka.rebalanceTimeout", k.RebalanceTimeout, 100*time.Millisecond, maxWireTimeout)
+	switch {
+	case k.HeartbeatInterval <= 0:
+		l.add("kafka.heartbeatInterval", "must be greater than 0")
+	case k.HeartbeatInterval >= k.SessionTimeout:
+		l.add("kafka.heartbeatInterval", "must be less than kafka.sessionTimeout (%v), got %v", k.SessionTimeout, k.HeartbeatInterval)
+	}
+	if k.DialTimeout <= 0 {
+		l.add("kafka.dialTimeout", "must be greater than 0")
+	}
+}
+
+func (l *loader) durationIn(path string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		l.add(path, "must be between %v and %v, got %v", lo, hi, d)
+	}
+}
+
+func (l *loader) validateSASL(s *SASLConfig) {
+	const p = "kafka.sasl"
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || s.Password != "" || s.PasswordFile != "" {
+			l.add(p+".mechanism", "is required when a username or password is set (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+		}
+		return
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+	default:
+		l.add(p+".mechanism", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %s", l.show(p+".mechanism", s.Mechanism))
+	}
+	if s.Username == "" {
+		l.add(p+".username", "is required with a SASL mechanism")
+	}
+	l.secret(p, "password", "passwordFile", &s.Password, &s.PasswordFile, true)
+}
+
+// secret checks that at most one of a secret and its file is set (exactly one when required)
+// and reads the file into the secret.
+func (l *loader) secret(path, key, fileKey string, s *Secret, file *string, required bool) {
+	switch {
+	case *s != "" && *file != "":
+		l.add(path+"."+fileKey, "set only one of %s and %s", key, fileKey)
+	case *file != "":
+		*file = l.resolve(*file)
+		b, err := l.readFile(*file)
+		if err != nil {
+			l.add(path+"."+fileKey, "reading file: %v", err)
+			return
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			l.add(path+"."+fileKey, "file %s is empty", *file)
+			return
+		}
+		*s = Secret(v)
+	case required && *s == "":
+		l.add(path+"."+key, "one of %s or %s is required", key, fileKey)
+	}
+}
+
+// checkTLS resolves and loads the files of a TLS configuration.
+func (l *loader) checkTLS(path string, t *TLSConfig) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		if t.CertFile == "" {
+			l.add(path+".certFile", "is required when keyFile is set")
+		} else {
+			l.add(path+".keyFile", "is required when certFile is set")
+		}
+		return
+	}
+	t.CAFile, t.CertFile, t.KeyFile = l.resolve(t.CAFile), l.resolve(t.CertFile), l.resolve(t.KeyFile)
+	if _, key, err := t.build(l.readFile); err != nil {
+		l.add(path+"."+key, "%v", err)
+	}
+}
+
+func (l *loader) validateRegistry(c *Config) {
+	r := &c.SchemaRegistry
+	const p = "schemaRegistry"
+	needed := slices.ContainsFunc(c.Pipelines, func(pc PipelineConfig) bool { return pc.Decode.Format == FormatAvroRegistry })
+	if needed && len(r.URLs) == 0 {
+		l.add(p+".urls", "at least one URL is required when a pipeline decodes avro-registry")
+	}
+	for i, s := range r.URLs {
+		up := fmt.Sprintf("%s.urls[%d]", p, i)
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			l.add(up, "must be an http:// or https:// URL")
+		case u.User != nil:
+			l.add(up, "must not contain credentials; use schemaRegistry.basicAuth")
+		}
+	}
+	ba := &r.BasicAuth
+	if ba.Username != "" {
+		l.secret(p+".basicAuth", "password", "passwordFile", &ba.Password, &ba.PasswordFile, true)
+	} else if ba.Password != "" || ba.PasswordFile != "" {
+		l.add(p+".basicAuth.username", "is required when a password is set")
+	}
+	l.secret(p, "bearerToken", "bearerTokenFile", &r.BearerToken, &r.BearerTokenFile, false)
+	if ba.Username != "" && r.BearerToken != "" {
+		l.add(p+".bearerToken", "set only one of basicAuth and bearerToken")
+	}
+	if r.TLS.isSet() {
+		l.checkTLS(p+".tls", &r.TLS)
+	}
+}
+
+func (l *loader) validateTenants(c *Config) {
+	if len(c.Tenants) == 0 {
+		l.add("tenants", "at least one tenant is required")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Tenants)) {
+		t, p := c.Tenants[name], "tenants."+name
+		if !tenantNameRE.MatchString(name) {
+			l.add(p, "a tenant name must contain only letters, digits, '_' and '-'")
+		}
+		switch {
+		case t.Cluster != "" && t.URL != "":
+			l.add(p+".baseURL", "set only one of cluster and baseURL")
+		case t.Cluster == "" && t.URL == "":
+			l.add(p+".cluster", "one of cluster or baseURL is required")
+		case t.Cluster != "" && !clusterRE.MatchString(t.Cluster):
+			l.add(p+".cluster", "must be a cluster name like vcc-na12 (lower-case letters, digits and '-'), got %s", l.show(p+".cluster", t.Cluster))
+		case t.URL != "":
+			l.checkBaseURL(p, t)
+		}
+		switch {
+		case t.TenantID == "":
+			l.add(p+".tenantId", "is required")
+		case strings.Contains(t.TenantID, ":"):
+			l.add(p+".tenantId", "must not contain ':' (it is the user name of HTTP basic authentication)")
+		}
+		l.secret(p, "token", "tokenFile", &t.Token, &t.TokenFile, true)
+		if t.RequestsPerMinute < 1 {
+			l.add(p+".requestsPerMinute", "must be at least 1, got %d", t.RequestsPerMinute)
+		}
+		if t.RequestTimeout <= 0 {
+			l.add(p+".requestTimeout", "must be greater than 0")
+		}
+		if t.CAFile != "" {
+			t.CAFile = l.resolve(t.CAFile)
+			if _, _, err := (&TLSConfig{CAFile: t.CAFile}).build(l.readFile); err != nil {
+				l.add(p+".caFile", "%v", err)
+			}
+		}
+		if t.BodyForm != BodyFormVariables && t.BodyForm != BodyFormData {
+			l.add(p+".bodyForm", "must be variables or data, got %s", l.show(p+".bodyForm", t.BodyForm))
+		}
+		if t.Concurrency < 1 || t.Concurrency > 256 {
+			l.add(p+".concurrency", "must be between 1 and 256, got %d", t.Concurrency)
+		}
+	}
+}
+
+func (l *loader) checkBaseURL(p string, t *TenantConfig) {
+	// Messages never echo the URL: url.Parse errors quote it, and it might carry credentials.
+	u, err := url.Parse(t.URL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		l.add(p+".baseURL", "must be an absolute https:// URL like https://127.0.0.1:8443")
+	case u.User != nil:
+		l.add(p+".baseURL", "must not contain credentials; use tenantId and token")
+	case u.RawQuery != "" || u.Fragment != "":
+		l.add(p+".baseURL", "must not have a query or fragment")
+	case u.Scheme == "http" && !t.AllowInsecureHTTP:
+		l.add(p+".baseURL", "uses http://, which sends the token unencrypted; set allowInsecureHTTP: true to allow it")
+	}
+}
+
+func (l *loader) validatePipelines(c *Config) {
+	if len(c.Pipelines) == 0 {
+		l.add("pipelines", "at least one pipeline is required")
+	}
+	names := map[string]int{}
+	topics := map[string]int{}
+	for i := range c.Pipelines {
+		pc, p := &c.Pipelines[i], fmt.Sprintf("pipelines[%d]", i)
+		switch j, dup := names[pc.Name]; {
+		case pc.Name == "":
+			l.add(p+".name", "is required")
+		case !pipeNameRE.MatchString(pc.Name):
+			l.add(p+".name", "must contain only letters, digits, '.', '_' and '-', got %s", l.show(p+".name", pc.Name))
+		case dup:
+			l.add(p+".name", "%q is already the name of pipelines[%d]", pc.Name, j)
+		default:
+			names[pc.Name] = i
+		}
+		if len(pc.Topics) == 0 {
+			l.add(p+".topics", "at least one topic is required")
+		}
+		for k, topic := range pc.Topics {
+			tp := fmt.Sprintf("%s.topics[%d]", p, k)
+			switch j, dup := topics[topic]; {
+			case !topicRE.MatchString(topic):
+				l.add(tp, "%s is not a valid Kafka topic name", l.show(tp, topic))
+			case dup && j == i:
+				l.add(tp, "topic %q is listed twice", topic)
+			case dup:
+				l.add(tp, "topic %q is already consumed by pipelines[%d]; a topic may feed only one pipeline", topic, j)
+			default:
+				topics[topic] = i
+			}
+		}
+		switch {
+		case pc.Tenant == "":
+			l.add(p+".tenant", "is required")
+		case c.Tenants[pc.Tenant] == nil:
+			l.add(p+".tenant", "tenant %q is not defined under tenants", pc.Tenant)
+		}
+		l.validateDecode(p+".decode", &pc.Decode)
+		if strings.TrimSpace(pc.Identifier) == "" {
+			l.add(p+".identifier", "is required")
+		}
+		if pc.OnDelete != transform.OnDeleteSkip && pc.OnDelete != transform.OnDeleteProcess {
+			l.add(p+".onDelete", "must be skip or process, got %s", l.show(p+".onDelete", pc.OnDelete))
+		}
+		l.validateVariables(p, pc.Variables)
+	}
+}
+
+func (l *loader) validateDecode(p string, d *DecodeConfig) {
+	switch d.Format {
+	case FormatAvro:
+		if d.SchemaFile == "" {
+			l.add(p+".schemaFile", "is required when format is avro")
+			return
+		}
+		d.SchemaFile = l.resolve(d.SchemaFile)
+		b, err := l.readFile(d.SchemaFile)
+		switch {
+		case err != nil:
+			l.add(p+".schemaFile", "reading file: %v", err)
+		case !json.Valid(b):
+			l.add(p+".schemaFile", "%s is not a JSON Avro schema", d.SchemaFile)
+		}
+	case FormatAvroRegistry, FormatJSON:
+		if d.SchemaFile != "" {
+			l.add(p+".schemaFile", "is only used when format is avro")
+		}
+	default:
+		l.add(p+".format", "must be avro-registry, avro or json, got %s", l.show(p+".format", d.Format))
+	}
+}
+
+func (l *loader) validateVariables(p string, vars []VariableConfig) {
+	if len(vars) == 0 {
+		l.add(p+".variables", "at least one variable is required")
+	}
+	names := map[string]int{}
+	for j := range vars {
+		v, vp := &vars[j], fmt.Sprintf("%s.variables[%d]", p, j)
+		switch rule := api.ValidateName(v.Name); {
+		case v.Name == "":
+			l.add(vp+".name", "is required")
+		case rule != "":
+			l.add(vp+".name", "%s, got %s", rule, l.show(vp+".name", v.Name))
+		}
+		if k, dup := names[v.Name]; dup && v.Name != "" {
+			l.add(vp+".name", "variable %q is already defined at %s.variables[%d]", v.Name, p, k)
+		} else {
+			names[v.Name] = j
+		}
+		if strings.TrimSpace(v.Value) == "" {
+			l.add(vp+".value", "is required")
+		}
+		if dt := v.DataType; dt.Expr == "" && dt.Value != "" && !api.ValidDataType(dt.Value) {
+			l.add(vp+".dataType", "must be one of text, number, phone, date, time, currency, got %s", l.show(vp+".dataType", dt.Value))
+		}
+		if dn := v.DisplayName; dn.Expr == "" && utf8.RuneCountInString(dn.Value) > api.MaxDisplayNameLen {
+			l.add(vp+".displayName", "must be at most %d characters, got %d", api.MaxDisplayNameLen, utf8.RuneCountInString(dn.Value))
+		}
+	}
+}
+
+func (l *loader) validateDeadLetter(c *Config) {
+	const p = "deadLetter.topic"
+	t := c.DeadLetter.Topic
+	if t == "" {
+		return
+	}
+	if !topicRE.MatchString(t) {
+		l.add(p, "%s is not a valid Kafka topic name", l.show(p, t))
+		return
+	}
+	for i, pc := range c.Pipelines {
+		if slices.Contains(pc.Topics, t) {
+			l.add(p, "topic %q is consumed by pipelines[%d]; the dead-letter topic must not be an input", t, i)
+			return
+		}
+	}
+}
+
+func (l *loader) validateConnector(c *ConnectorConfig) {
+	const p = "connector."
+	if c.ShutdownTimeout <= 0 {
+		l.add(p+"shutdownTimeout", "must be greater than 0")
+	}
+	if c.CommitInterval < 100*time.Millisecond {
+		l.add(p+"commitInterval", "must be at least 100ms, got %v", c.CommitInterval)
+	}
+	if c.MaxPendingRecords < 1 {
+		l.add(p+"maxPendingRecords", "must be at least 1, got %d", c.MaxPendingRecords)
+	}
+	if c.MaxPendingBytes < KiB {
+		l.add(p+"maxPendingBytes", "must be at least 1KiB, got %s", strconv.FormatInt(int64(c.MaxPendingBytes), 10))
+	}
+	if c.Linger > time.Minute {
+		l.add(p+"linger", "must be at most 1m, got %v", c.Linger)
+	}
+	if c.MaxVariablesPerRequest < 1 || c.MaxVariablesPerRequest > api.MaxVariablesPerRequest {
+		l.add(p+"maxVariablesPerRequest", "must be between 1 and %d, got %d", api.MaxVariablesPerRequest, c.MaxVariablesPerRequest)
+	}
+}
