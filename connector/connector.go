@@ -1,0 +1,831 @@
+// Package connector is the consumer half and the writer half of augment-connector: it reads
+// the pipelines' topics in a consumer group, decodes and transforms each record on a worker per
+// partition (keeping partition order), coalesces the variables per tenant and identifier,
+// writes them to the Data Augmentation API within each tenant's budget, and commits an offset
+// only once every record below it is done.
+//
+// The path of a record and the invariants it keeps are in shared/DESIGN.md; the pieces are
+// pacer.go (the per-tenant sliding-window budget), tenant.go (coalescer, dispatcher, retries),
+// tracker.go (per-partition done-tracking and watermark), client.go (HTTP and outcome classes)
+// and this file (Kafka: polling, rebalances, dead letters, commits, shutdown).
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/augment-connector/augment-connector/transform"
+)
+
+// Decoder turns a record's value bytes into the value pipelines see (schemas.Decoder).
+type Decoder interface {
+	Decode(ctx context.Context, b []byte) (any, error)
+}
+
+// Transformer applies a compiled pipeline to one record (*transform.Pipeline). It must be safe
+// for concurrent use: partition workers call it at once. If it also has NewRunner, as
+// *transform.Pipeline does, each partition worker applies records with a runner of its own.
+type Transformer interface {
+	Apply(rec *transform.Record) (transform.Result, error)
+}
+
+// applier is one worker's way to apply a pipeline: a *transform.Runner or the Transformer.
+type applier interface {
+	Apply(rec *transform.Record) (transform.Result, error)
+}
+
+// runnerMaker is implemented by *transform.Pipeline.
+type runnerMaker interface {
+	NewRunner() *transform.Runner
+}
+
+// Pipeline is one configured pipeline, compiled.
+type Pipeline struct {
+	Name      string
+	Topics    []string
+	Tenant    string
+	Decoder   Decoder
+	Transform Transformer
+}
+
+// Options configure a Connector. Zero values take the documented defaults.
+type Options struct {
+	// KafkaOpts are the client options for brokers, TLS, SASL and fetching; the connector adds
+	// the group, topics, callbacks and commit handling.
+	KafkaOpts []kgo.Opt
+	Group     string     // consumer group id; default "augment-connector"
+	Start     kgo.Offset // where a new group starts; default the earliest offset
+
+	Pipelines []Pipeline
+	Tenants   map[string]TenantOptions
+
+	// DeadLetterTopic receives records that can never be written. Empty: such a record stops
+	// the connector with an error instead of being dropped.
+	DeadLetterTopic string
+	// IsTransientDecodeError tells a decode error that a retry can fix (the schema registry is
+	// unreachable) from one it cannot; nil treats every decode error as permanent.
+	IsTransientDecodeError func(error) bool
+
+	ShutdownTimeout   time.Duration // default 30s
+	CommitInterval    time.Duration // default 1s
+	MaxPendingRecords int           // default 100,000
+	MaxPendingBytes   int64         // default 64 MiB
+	MaxVariables      int           // per request, default and at most 50
+	Linger            time.Duration // wait this long for more of a burst before a first send
+	RevokeGrace       time.Duration // how long a revoke waits for requests on the wire; default 5s
+
+	Logger *zap.Logger
+	// Now is the clock of the pacers and the scheduling; default time.Now.
+	Now func() time.Time
+}
+
+// Stats are running totals, for the demo's summary line, tests and metrics.
+type Stats struct {
+	Consumed     int64
+	Filtered     int64
+	Skipped      int64
+	DeadLettered int64
+	Done         int64 // records done, whatever the way
+	Committed    int64 // commits that succeeded
+}
+
+// ErrNoDeadLetterTopic is returned by Run when a record can never be written and no
+// dead-letter topic is configured: the connector stops rather than drop it.
+var ErrNoDeadLetterTopic = errors.New("a record cannot be written and no dead-letter topic is configured")
+
+// Connector runs the pipelines. Create it with New and run it once with Run.
+type Connector struct {
+	opts    Options
+	log     *zap.Logger
+	byTopic map[string]*Pipeline
+	topics  []string
+	tenants map[string]*tenant
+	client  *kgo.Client
+
+	partsMu sync.Mutex
+	parts   map[string]map[int32]*partWorker
+
+	commitMu sync.Mutex // serialises commits with revocation (see revoked)
+
+	pendingRecords atomic.Int64
+	pendingBytes   atomic.Int64
+
+	stats struct {
+		consumed, filtered, skipped, deadLettered, done, committed atomic.Int64
+	}
+
+	fatalOnce sync.Once
+	fatalErr  error
+	fatal     chan struct{}
+
+	workCtx context.Context // partition workers' context; ends after the shutdown drain
+	sendCtx context.Context
+}
+
+// partWorker is an assigned partition and the goroutine that decodes and transforms its
+// records in order.
+type partWorker struct {
+	p      *partition
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New checks the options and builds the tenants' writers. It starts nothing.
+func New(opts Options) (*Connector, error) {
+	if opts.Group == "" {
+		opts.Group = "augment-connector"
+	}
+	if opts.Start == (kgo.Offset{}) {
+		opts.Start = kgo.NewOffset().AtStart()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.CommitInterval <= 0 {
+		opts.CommitInterval = time.Second
+	}
+	if opts.MaxPendingRecords <= 0 {
+		opts.MaxPendingRecords = 100_000
+	}
+	if opts.MaxPendingBytes <= 0 {
+		opts.MaxPendingBytes = 64 << 20
+	}
+	if opts.RevokeGrace <= 0 {
+		opts.RevokeGrace = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.IsTransientDecodeError == nil {
+		opts.IsTransientDecodeError = func(error) bool { return false }
+	}
+	c := &Connector{
+		opts:    opts,
+		log:     opts.Logger,
+		byTopic: make(map[string]*Pipeline),
+		tenants: make(map[string]*tenant),
+		parts:   make(map[string]map[int32]*partWorker),
+		fatal:   make(chan struct{}),
+	}
+	if len(opts.Pipelines) == 0 {
+		return nil, errors.New("no pipelines")
+	}
+	for i := range opts.Pipelines {
+		pl := &opts.Pipelines[i]
+		if _, ok := opts.Tenants[pl.Tenant]; !ok {
+			return nil, fmt.Errorf("pipeline %q: unknown tenant %q", pl.Name, pl.Tenant)
+		}
+		if pl.Decoder == nil || pl.Transform == nil {
+			return nil, fmt.Errorf("pipeline %q: decoder and transform are required", pl.Name)
+		}
+		for _, t := range pl.Topics {
+			if other, dup := c.byTopic[t]; dup {
+				return nil, fmt.Errorf("topic %q is read by pipelines %q and %q", t, other.Name, pl.Name)
+			}
+			c.byTopic[t] = pl
+			c.topics = append(c.topics, t)
+		}
+	}
+	for name, to := range opts.Tenants {
+		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", name, err)
+		}
+		c.tenants[name] = t
+	}
+	return c, nil
+}
+
+// Stats returns the running totals.
+func (c *Connector) Stats() Stats {
+	return Stats{
+		Consumed:     c.stats.consumed.Load(),
+		Filtered:     c.stats.filtered.Load(),
+		Skipped:      c.stats.skipped.Load(),
+		DeadLettered: c.stats.deadLettered.Load(),
+		Done:         c.stats.done.Load(),
+		Committed:    c.stats.committed.Load(),
+	}
+}
+
+// Ready reports whether the connector should receive traffic: not blocked by any tenant.
+// It returns the reasons when not.
+func (c *Connector) Ready() (bool, []string) {
+	var why []string
+	for name, t := range c.tenants {
+		if t.blockedNow() {
+			why = append(why, "tenant "+name+" refuses its action token (401/403)")
+		}
+	}
+	return len(why) == 0, why
+}
+
+func (c *Connector) fail(err error) {
+	c.fatalOnce.Do(func() {
+		c.fatalErr = err
+		close(c.fatal)
+	})
+}
+
+// Run consumes and writes until ctx is cancelled, then shuts down gracefully: it stops
+// fetching, lets pending work finish for up to ShutdownTimeout, commits what is done and
+// leaves the group. It returns nil after a graceful shutdown, or the error that stopped it.
+func (c *Connector) Run(ctx context.Context) error {
+	// Workers and sends outlive ctx by the shutdown drain; they end when these are cancelled.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	c.workCtx = workCtx
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	c.sendCtx = sendCtx
+
+	kopts := append([]kgo.Opt{}, c.opts.KafkaOpts...)
+	kopts = append(kopts,
+		kgo.ConsumerGroup(c.opts.Group),
+		kgo.ConsumeTopics(c.topics...),
+		kgo.ConsumeResetOffset(c.opts.Start),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+		kgo.WithLogger(newKgoLogger(c.log.Named("kgo"))),
+	)
+	client, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("creating kafka client: %w", err)
+	}
+	c.client = client
+	closed := false
+	defer func() {
+		if !closed {
+			client.Close()
+		}
+	}()
+	pingCtx, cancelPing := context.WithTimeout(ctx, 30*time.Second)
+	err = client.Ping(pingCtx)
+	cancelPing()
+	if err != nil {
+		return fmt.Errorf("connecting to kafka: %w", err)
+	}
+	if c.opts.DeadLetterTopic != "" {
+		if err := c.ensureTopic(ctx, c.opts.DeadLetterTopic); err != nil {
+			return err
+		}
+	}
+
+	dispatchCtx, cancelDispatch := context.WithCancel(workCtx)
+	var bg sync.WaitGroup
+	for _, t := range c.tenants {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			t.run(dispatchCtx, sendCtx)
+		}()
+	}
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		c.commitLoop(dispatchCtx)
+	}()
+	stopAll := func() {
+		cancelDispatch()
+		cancelSend()
+		cancelWork()
+		bg.Wait()
+		for _, t := range c.tenants {
+			t.client.close()
+		}
+	}
+
+	pollErr := c.pollLoop(ctx)
+	if pollErr != nil {
+		stopAll()
+		// Commit what is done before the failure: it was written, so a restart need not
+		// write it again.
+		commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_ = c.commitAll(commitCtx)
+		cancelCommit()
+		return pollErr
+	}
+
+	// Graceful shutdown: no more fetching; let what was fetched finish.
+	c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.pendingRecords.Load()),
+		zap.Duration("timeout", c.opts.ShutdownTimeout))
+	drained := c.drain(c.opts.ShutdownTimeout)
+	stopAll()
+	commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	commitErr := c.commitAll(commitCtx)
+	cancelCommit()
+	// Close leaves the group; our revoke callback runs and commits nothing new.
+	client.Close()
+	closed = true
+	if !drained {
+		c.log.Warn("shutdown timeout reached with records pending; they are not committed and will be redelivered",
+			zap.Int64("pending_records", c.pendingRecords.Load()))
+	}
+	select {
+	case <-c.fatal:
+		return c.fatalErr
+	default:
+	}
+	if commitErr != nil {
+		return fmt.Errorf("committing at shutdown: %w", commitErr)
+	}
+	return nil
+}
+
+// maxPoll bounds one poll, so handing records to workers stays well inside the rebalance
+// timeout.
+const maxPoll = 10_000
+
+func (c *Connector) pollLoop(ctx context.Context) error {
+	paused := false
+	for {
+		select {
+		case <-c.fatal:
+			return c.fatalErr
+		default:
+		}
+		if paused {
+			if !c.waitBelowLowWater(ctx) {
+				return nil
+			}
+			c.client.ResumeFetchTopics(c.topics...)
+			paused = false
+		}
+		fetches := c.client.PollRecords(ctx, maxPoll)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		if ctx.Err() != nil {
+			c.client.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			c.log.Warn("fetch error", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
+		})
+		c.dispatch(fetches)
+		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || c.pendingBytes.Load() >= c.opts.MaxPendingBytes {
+			c.client.PauseFetchTopics(c.topics...)
+			paused = true
+		}
+		c.client.AllowRebalance()
+	}
+}
+
+// waitBelowLowWater waits until pending work falls to three quarters of its bounds, so
+// fetching resumes in steps instead of flapping. It returns false if ctx ends first.
+func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-c.fatal:
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// dispatch registers each fetched record with its partition's tracker, in offset order, and
+// hands it to the partition's worker.
+func (c *Connector) dispatch(fetches kgo.Fetches) {
+	fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+		if len(ftp.Records) == 0 {
+			return
+		}
+		c.partsMu.Lock()
+		w := c.parts[ftp.Topic][ftp.Partition]
+		c.partsMu.Unlock()
+		if w == nil {
+			return // revoked between the fetch and now: the next owner reads them
+		}
+		batch := make([]*rec, len(ftp.Records))
+		var bytes int64
+		for i, kr := range ftp.Records {
+			r := &rec{kr: kr, part: w.p, size: int64(len(kr.Key) + len(kr.Value) + 256)}
+			bytes += r.size
+			batch[i] = r
+			w.p.add(r)
+		}
+		c.pendingRecords.Add(int64(len(batch)))
+		c.pendingBytes.Add(bytes)
+		c.stats.consumed.Add(int64(len(batch)))
+		w.p.queue.push(batch)
+	})
+}
+
+// drain waits until no record is pending, or the timeout passes.
+func (c *Connector) drain(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for c.pendingRecords.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-c.fatal:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+func (c *Connector) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	for topic, ps := range assigned {
+		if c.parts[topic] == nil {
+			c.parts[topic] = make(map[int32]*partWorker)
+		}
+		for _, id := range ps {
+			if c.parts[topic][id] != nil {
+				continue
+			}
+			wctx, cancel := context.WithCancel(c.workCtx)
+			w := &partWorker{p: newPartition(topic, id), cancel: cancel, done: make(chan struct{})}
+			c.parts[topic][id] = w
+			go func() {
+				defer close(w.done)
+				c.work(wctx, w.p)
+			}()
+		}
+	}
+	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
+}
+
+// revoked is called before partitions move to another member. It stops their workers, stops
+// sending their records, waits briefly for their requests on the wire, commits their
+// watermarks and forgets them. When it returns, nothing of theirs is sent or committed again.
+func (c *Connector) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	c.release(ctx, cl, revoked, true)
+}
+
+// lost is called when partitions were lost (the session expired): another member may own
+// them already, so nothing is committed for them.
+func (c *Connector) lost(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+	c.release(ctx, cl, lost, false)
+}
+
+func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[string][]int32, commit bool) {
+	var ws []*partWorker
+	c.partsMu.Lock()
+	for topic, ps := range which {
+		for _, id := range ps {
+			if w := c.parts[topic][id]; w != nil {
+				ws = append(ws, w)
+				delete(c.parts[topic], id)
+			}
+		}
+	}
+	c.partsMu.Unlock()
+	if len(ws) == 0 {
+		return
+	}
+	// 1. No new contributions: stop the workers.
+	set := make(map[*partition]struct{}, len(ws))
+	for _, w := range ws {
+		w.p.queue.close()
+		w.cancel()
+		<-w.done
+		w.p.revokedFlag.Store(true) // from here nothing of theirs is sent
+		set[w.p] = struct{}{}
+	}
+	// 2. Drop their pending contributions; let requests on the wire finish (briefly).
+	grace := c.opts.RevokeGrace
+	if !commit {
+		grace = 0
+	}
+	for _, t := range c.tenants {
+		t.revoke(set, grace)
+	}
+	// 3. Commit what is done, under the commit lock, marking them revoked in the same step so
+	// no commit decided earlier can land after this returns.
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	for _, w := range ws {
+		off, epoch, ok := w.p.toCommit()
+		undone := w.p.revoke()
+		var bytes int64
+		for _, r := range undone {
+			bytes += r.size
+		}
+		c.pendingRecords.Add(-int64(len(undone)))
+		c.pendingBytes.Add(-bytes)
+		if ok && commit {
+			if offsets[w.p.topic] == nil {
+				offsets[w.p.topic] = make(map[int32]kgo.EpochOffset)
+			}
+			offsets[w.p.topic][w.p.id] = kgo.EpochOffset{Epoch: epoch, Offset: off}
+		}
+	}
+	if len(offsets) > 0 {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		c.commitOffsets(cctx, cl, offsets)
+		cancel()
+	}
+	c.log.Info("partitions released", zap.Bool("committed", commit), zap.Any("partitions", which))
+}
+
+// work decodes and transforms a partition's records in order.
+func (c *Connector) work(ctx context.Context, p *partition) {
+	pl := c.byTopic[p.topic]
+	var ap applier = pl.Transform
+	if rm, ok := pl.Transform.(runnerMaker); ok {
+		ap = rm.NewRunner()
+	}
+	for {
+		rs, closed := p.queue.take()
+		for _, r := range rs {
+			if ctx.Err() != nil {
+				return
+			}
+			c.process(ctx, pl, ap, r)
+		}
+		if closed {
+			return
+		}
+		if len(rs) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.queue.signal:
+			}
+		}
+	}
+}
+
+// decodeRetryMax caps the wait between retries of a decode that failed for a transient reason.
+const decodeRetryMax = 30 * time.Second
+
+func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) {
+	var value any
+	if len(r.kr.Value) > 0 {
+		var bo *backoff.ExponentialBackOff
+		for {
+			v, err := pl.Decoder.Decode(ctx, r.kr.Value)
+			if err == nil {
+				value = v
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if !c.opts.IsTransientDecodeError(err) {
+				c.deadLetterRecord(ctx, r, pl.Name, "decode", err.Error())
+				return
+			}
+			if bo == nil {
+				bo = backoff.NewExponentialBackOff()
+				bo.MaxElapsedTime = 0
+				bo.MaxInterval = decodeRetryMax
+				bo.Reset()
+			}
+			wait := bo.NextBackOff()
+			c.log.Warn("decoding failed for a reason a retry can fix; retrying", zap.String("pipeline", pl.Name),
+				zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
+				zap.Error(err), zap.Duration("backoff", wait))
+			if !sleepCtx(ctx, wait) {
+				return
+			}
+		}
+	}
+	tr := transform.Record{
+		Topic:     r.kr.Topic,
+		Partition: r.kr.Partition,
+		Offset:    r.kr.Offset,
+		Timestamp: r.kr.Timestamp,
+		Key:       string(r.kr.Key),
+		Value:     value,
+	}
+	if len(r.kr.Headers) > 0 {
+		tr.Headers = make(map[string]string, len(r.kr.Headers))
+		for _, h := range r.kr.Headers {
+			tr.Headers[h.Key] = string(h.Value)
+		}
+	}
+	res, err := ap.Apply(&tr)
+	if err != nil {
+		c.deadLetterRecord(ctx, r, pl.Name, "transform", err.Error())
+		return
+	}
+	switch res.Outcome {
+	case transform.Write:
+		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
+			c.stats.skipped.Add(1)
+			c.recordDone(r)
+			return
+		}
+		t := c.tenants[pl.Tenant]
+		r.outstanding.Store(int32(len(res.Identifiers)))
+		now := c.opts.Now()
+		for _, id := range res.Identifiers {
+			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now})
+		}
+	case transform.Filtered:
+		c.stats.filtered.Add(1)
+		c.recordDone(r)
+	default:
+		c.stats.skipped.Add(1)
+		c.recordDone(r)
+	}
+}
+
+// contributionDone implements recordSink.
+func (c *Connector) contributionDone(r *rec) {
+	if r.outstanding.Add(-1) == 0 {
+		c.recordDone(r)
+	}
+}
+
+func (c *Connector) recordDone(r *rec) {
+	if r.part.markDone(r) {
+		c.pendingRecords.Add(-1)
+		c.pendingBytes.Add(-r.size)
+		c.stats.done.Add(1)
+	}
+}
+
+// deadLetterRecord dead-letters a record that never reached a tenant and marks it done.
+func (c *Connector) deadLetterRecord(ctx context.Context, r *rec, pipeline, class, msg string) {
+	if err := c.deadLetter(ctx, r, pipeline, class, msg); err != nil {
+		return
+	}
+	c.recordDone(r)
+}
+
+// Dead-letter headers, added to the record's own.
+const (
+	HeaderTopic     = "augment.source.topic"
+	HeaderPartition = "augment.source.partition"
+	HeaderOffset    = "augment.source.offset"
+	HeaderPipeline  = "augment.pipeline"
+	HeaderClass     = "augment.error.class"
+	HeaderMessage   = "augment.error.message"
+)
+
+// deadLetter implements recordSink: it writes r with its original key, value and headers plus
+// headers naming its source and the reason, and returns once the broker acknowledged it. It
+// retries until ctx ends. The message never holds a privacy value or a token: it comes from
+// the decoder, the transform (which withholds messages of privacy variables) or the API.
+func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error {
+	if !r.deadLettered.CompareAndSwap(false, true) {
+		return nil
+	}
+	if c.opts.DeadLetterTopic == "" {
+		err := fmt.Errorf("%w: pipeline %q, %s/%d@%d: %s: %s", ErrNoDeadLetterTopic, pipeline, r.kr.Topic, r.kr.Partition, r.kr.Offset, class, msg)
+		c.log.Error("stopping", zap.Error(err))
+		c.fail(err)
+		return err
+	}
+	dl := &kgo.Record{
+		Topic: c.opts.DeadLetterTopic,
+		Key:   r.kr.Key,
+		Value: r.kr.Value,
+	}
+	dl.Headers = append(append(dl.Headers, r.kr.Headers...),
+		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.kr.Topic)},
+		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(r.kr.Partition)))},
+		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(r.kr.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderPipeline, Value: []byte(pipeline)},
+		kgo.RecordHeader{Key: HeaderClass, Value: []byte(class)},
+		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},
+	)
+	bo := backoff.NewExponentialBackOff()
+	bo.MaxElapsedTime = 0
+	bo.Reset()
+	for {
+		err := c.client.ProduceSync(ctx, dl).FirstErr()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			r.deadLettered.Store(false)
+			return ctx.Err()
+		}
+		wait := bo.NextBackOff()
+		c.log.Warn("writing a dead letter failed; retrying", zap.String("topic", c.opts.DeadLetterTopic), zap.Error(err), zap.Duration("backoff", wait))
+		if !sleepCtx(ctx, wait) {
+			r.deadLettered.Store(false)
+			return ctx.Err()
+		}
+	}
+	c.stats.deadLettered.Add(1)
+	c.log.Warn("record dead-lettered", zap.String("pipeline", pipeline), zap.String("topic", r.kr.Topic),
+		zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset), zap.String("class", class), zap.String("reason", msg))
+	return nil
+}
+
+func (c *Connector) ensureTopic(ctx context.Context, topic string) error {
+	adm := kadm.NewClient(c.client)
+	resp, err := adm.CreateTopics(ctx, -1, -1, nil, topic)
+	if err != nil {
+		return fmt.Errorf("creating dead-letter topic %q: %w", topic, err)
+	}
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating dead-letter topic %q: %w", topic, r.Err)
+		}
+	}
+	return nil
+}
+
+func (c *Connector) commitLoop(ctx context.Context) {
+	t := time.NewTicker(c.opts.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.commitAll(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("committing offsets failed; will retry", zap.Error(err))
+			}
+		}
+	}
+}
+
+// commitAll commits every owned partition's watermark that moved.
+func (c *Connector) commitAll(ctx context.Context) error {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	c.partsMu.Lock()
+	for topic, ps := range c.parts {
+		for id, w := range ps {
+			if off, epoch, ok := w.p.toCommit(); ok {
+				if offsets[topic] == nil {
+					offsets[topic] = make(map[int32]kgo.EpochOffset)
+				}
+				offsets[topic][id] = kgo.EpochOffset{Epoch: epoch, Offset: off}
+			}
+		}
+	}
+	c.partsMu.Unlock()
+	if len(offsets) == 0 {
+		return nil
+	}
+	return c.commitOffsets(ctx, c.client, offsets)
+}
+
+// commitOffsets commits and records, per partition, what the broker accepted. The caller holds
+// commitMu.
+func (c *Connector) commitOffsets(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
+	var firstErr error
+	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
+		if err != nil {
+			firstErr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
+					}
+					continue
+				}
+				if o, ok := offsets[t.Topic][p.Partition]; ok {
+					c.markCommitted(t.Topic, p.Partition, o.Offset)
+				}
+			}
+		}
+	})
+	if firstErr == nil {
+		c.stats.committed.Add(1)
+	}
+	return firstErr
+}
+
+func (c *Connector) markCommitted(topic string, id int32, off int64) {
+	c.partsMu.Lock()
+	w := c.parts[topic][id]
+	c.partsMu.Unlock()
+	if w != nil {
+		w.p.committedAt(off)
+	}
+}

@@ -1,0 +1,171 @@
+package connector
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// pacerWindow is the API's rate-limit window: 100 requests per minute per tenant, counted over
+// any rolling 60 seconds.
+const pacerWindow = time.Minute
+
+// pacer keeps one tenant's requests within its budget: never more than limit attempts in any
+// rolling window. It is a sliding-window log (the send times of the last limit attempts), not a
+// token bucket: a bucket refilled at limit/60 per second still lets a full bucket and a minute
+// of refills land in one window, which the API answers with 429s. Every attempt counts,
+// whatever its outcome, because the API counts every authenticated request.
+//
+// The limit is the replica's share of the tenant's budget. A 429 that the pacing did not
+// cause (another client on the same tenant) halves the share for a cool-down and then lets it
+// recover, and honours Retry-After by not sending before it passes.
+//
+// A pacer is safe for concurrent use.
+type pacer struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	budget    int         // the tenant's configured requests per window
+	share     float64     // this replica's fraction of the budget (0 < share <= 1)
+	penalty   float64     // 1 normally; halved by each 429, restored after cooldown
+	cooldown  time.Time   // when penalty returns to 1
+	notBefore time.Time   // no attempt before this (Retry-After)
+	log       []time.Time // ring of the last cap(log) attempt times; len == count in use
+	head      int         // index of the oldest entry in log
+	count     int
+	changed   chan struct{} // closed and replaced when the limit changes
+}
+
+// throttleCooldown is how long a 429 we did not cause keeps the share reduced.
+const throttleCooldown = 2 * pacerWindow
+
+func newPacer(budget int, now func() time.Time) *pacer {
+	if budget < 1 {
+		budget = 1
+	}
+	return &pacer{
+		now:     now,
+		budget:  budget,
+		share:   1,
+		penalty: 1,
+		log:     make([]time.Time, budget),
+		changed: make(chan struct{}),
+	}
+}
+
+// limit is the number of attempts allowed in the window now: budget × share × penalty,
+// at least 1.
+func (p *pacer) limitLocked(now time.Time) int {
+	if p.penalty < 1 && !now.Before(p.cooldown) {
+		p.penalty = 1
+	}
+	n := int(float64(p.budget) * p.share * p.penalty)
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// Limit reports the current number of attempts allowed per window.
+func (p *pacer) Limit() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.limitLocked(p.now())
+}
+
+// InUse reports how many attempts fall in the current window.
+func (p *pacer) InUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expireLocked(p.now())
+	return p.count
+}
+
+// expireLocked drops attempts older than the window.
+func (p *pacer) expireLocked(now time.Time) {
+	for p.count > 0 && !p.log[p.head].Add(pacerWindow).After(now) {
+		p.head = (p.head + 1) % len(p.log)
+		p.count--
+	}
+}
+
+// tryAcquire records an attempt at now and returns 0 if the budget allows it, or else how long
+// until it may (without recording anything).
+func (p *pacer) tryAcquire(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Before(p.notBefore) {
+		return p.notBefore.Sub(now)
+	}
+	p.expireLocked(now)
+	limit := p.limitLocked(now)
+	if p.count >= limit {
+		// The (count-limit+1)th oldest attempt must leave the window first.
+		i := (p.head + p.count - limit) % len(p.log)
+		return p.log[i].Add(pacerWindow).Sub(now)
+	}
+	tail := (p.head + p.count) % len(p.log)
+	p.log[tail] = now
+	p.count++
+	return 0
+}
+
+// Wait blocks until an attempt is allowed and records it. It returns ctx's error if ctx ends
+// first, in which case nothing is recorded. A change of limit wakes waiters early.
+func (p *pacer) Wait(ctx context.Context) error {
+	for {
+		wait := p.tryAcquire(p.now())
+		if wait <= 0 {
+			return nil
+		}
+		p.mu.Lock()
+		changed := p.changed
+		p.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-changed:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// SetShare sets this replica's fraction of the tenant's budget, from its share of the
+// tenant's assigned partitions (recomputed on every rebalance). It never goes below the
+// equivalent of one request per window.
+func (p *pacer) SetShare(share float64) {
+	if share <= 0 || share > 1 {
+		share = 1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.share = share
+	p.notifyLocked()
+}
+
+// Throttled records a 429 answer: the share is halved for throttleCooldown (down to one
+// request per window at the least), and with a Retry-After nothing is sent before it passes.
+func (p *pacer) Throttled(retryAfter time.Duration) {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.penalty /= 2
+	if p.penalty < 0.01 {
+		p.penalty = 0.01
+	}
+	p.cooldown = now.Add(throttleCooldown)
+	if retryAfter > 0 {
+		if nb := now.Add(retryAfter); nb.After(p.notBefore) {
+			p.notBefore = nb
+		}
+	}
+	p.notifyLocked()
+}
+
+func (p *pacer) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}

@@ -1,0 +1,165 @@
+package connector
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// fakeClock is a manual clock for the pacer's pure logic.
+type fakeClock struct{ t time.Time }
+
+func (f *fakeClock) now() time.Time          { return f.t }
+func (f *fakeClock) advance(d time.Duration) { f.t = f.t.Add(d) }
+
+func TestPacerAllowsLimitPerRollingWindow(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(100, clk.now)
+	for i := 0; i < 100; i++ {
+		if w := p.tryAcquire(clk.now()); w != 0 {
+			t.Fatalf("attempt %d refused (wait %v) within budget", i+1, w)
+		}
+		clk.advance(100 * time.Millisecond)
+	}
+	// 10 s after the first attempt: the 101st must wait until the first leaves the window.
+	w := p.tryAcquire(clk.now())
+	if want := 50 * time.Second; w != want {
+		t.Fatalf("101st attempt: wait %v, want %v", w, want)
+	}
+	clk.advance(w)
+	if w := p.tryAcquire(clk.now()); w != 0 {
+		t.Fatalf("after the oldest left the window: wait %v, want 0", w)
+	}
+	if got := p.InUse(); got != 100 {
+		t.Fatalf("InUse = %d, want 100", got)
+	}
+}
+
+// TestPacerNeverExceedsLimitInAnyWindow drives random arrival patterns and checks, over the
+// log of granted attempts, that no 60-second window (at any offset) holds more than the limit:
+// invariant 4 of DESIGN.md.
+func TestPacerNeverExceedsLimitInAnyWindow(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		limit := 1 + rng.IntN(120)
+		clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		p := newPacer(limit, clk.now)
+		var granted []time.Time
+		for i := 0; i < 5000; i++ {
+			if p.tryAcquire(clk.now()) == 0 {
+				granted = append(granted, clk.now())
+			}
+			// Bursts and gaps: mostly tiny steps, sometimes long pauses.
+			switch rng.IntN(10) {
+			case 0:
+				clk.advance(time.Duration(rng.IntN(90)) * time.Second)
+			default:
+				clk.advance(time.Duration(rng.IntN(300)) * time.Millisecond)
+			}
+		}
+		// Sliding check: for each granted attempt, count attempts in [t, t+60s).
+		j := 0
+		for i := range granted {
+			for j < len(granted) && granted[j].Sub(granted[i]) < pacerWindow {
+				j++
+			}
+			if n := j - i; n > limit {
+				t.Fatalf("seed %d: %d attempts in the 60 s window starting %v, limit %d", seed, n, granted[i], limit)
+			}
+		}
+		if len(granted) < limit {
+			t.Fatalf("seed %d: only %d attempts granted; the pacer wastes budget", seed, len(granted))
+		}
+	}
+}
+
+func TestPacerShareAndThrottle(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(100, clk.now)
+	p.SetShare(1.0 / 3)
+	if got := p.Limit(); got != 33 {
+		t.Fatalf("limit with a third of the partitions = %d, want 33", got)
+	}
+	p.SetShare(0.001)
+	if got := p.Limit(); got != 1 {
+		t.Fatalf("limit with a tiny share = %d, want at least 1", got)
+	}
+	p.SetShare(1)
+	p.Throttled(0)
+	if got := p.Limit(); got != 50 {
+		t.Fatalf("limit after a 429 = %d, want 50", got)
+	}
+	p.Throttled(7 * time.Second)
+	if got := p.Limit(); got != 25 {
+		t.Fatalf("limit after two 429s = %d, want 25", got)
+	}
+	if w := p.tryAcquire(clk.now()); w != 7*time.Second {
+		t.Fatalf("wait right after Retry-After 7s = %v, want 7s", w)
+	}
+	clk.advance(7 * time.Second)
+	if w := p.tryAcquire(clk.now()); w != 0 {
+		t.Fatalf("after Retry-After passed: wait %v", w)
+	}
+	clk.advance(throttleCooldown)
+	if got := p.Limit(); got != 100 {
+		t.Fatalf("limit after the cool-down = %d, want 100 again", got)
+	}
+}
+
+func TestPacerWaitBlocksUntilSlotAndHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(2, time.Now)
+		ctx := context.Background()
+		start := time.Now()
+		for i := 0; i < 2; i++ {
+			if err := p.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != pacerWindow {
+			t.Fatalf("third attempt of a 2/min budget waited %v, want %v", got, pacerWindow)
+		}
+		// Fill the window again (the first two attempts left it at the 60 s mark).
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != pacerWindow {
+			t.Fatalf("fourth attempt waited until %v, want %v", got, pacerWindow)
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := p.Wait(cctx); err != context.DeadlineExceeded {
+			t.Fatalf("Wait with an expiring context = %v, want DeadlineExceeded", err)
+		}
+		// The cancelled wait recorded nothing.
+		if got := p.InUse(); got != 2 {
+			t.Fatalf("InUse after a cancelled wait = %d, want 2", got)
+		}
+	})
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"5", 5 * time.Second},
+		{" 12 ", 12 * time.Second},
+		{"-1", 0},
+		{"soon", 0},
+		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
+		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0},
+	} {
+		if got := parseRetryAfter(tc.in, now); got != tc.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,623 @@
+package connector
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+
+	"github.com/augment-connector/augment-connector/internal/api"
+)
+
+// recordSink is what a tenant needs from the connector: to hear that a record's contribution
+// was carried, and to dead-letter a record that can never be written.
+type recordSink interface {
+	// contributionDone is called once per contribution carried by a successful request, or
+	// dead-lettered.
+	contributionDone(r *rec)
+	// deadLetter writes r to the dead-letter topic and returns once it is acknowledged. It
+	// returns an error only when ctx ends or no dead-letter topic is configured.
+	deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error
+}
+
+// contribution is what one record asks of one identifier: its variables, in pipeline order.
+type contribution struct {
+	rec      *rec
+	pipeline string
+	vars     []api.Variable
+	sent     int       // variables already carried, when a contribution is split across requests
+	at       time.Time // when it was queued
+}
+
+// ident is one identifier's queue. Its pending list keeps contributions in arrival (partition)
+// order; while a request is in flight, the first inflight.n entries are the ones it carries.
+// Folding happens only when a request is built, so coalescing, done-tracking and revocation
+// stay simple (DESIGN.md, "Why a list of contributions").
+type ident struct {
+	id       string
+	pending  []*contribution
+	inflight *request
+	heapIdx  int // index in the tenant's ready heap; -1 when not in it
+	fresh    bool
+}
+
+// request is one write to the API: a folded prefix of an identifier's pending contributions.
+type request struct {
+	id      *ident
+	carried []carried
+	vars    []api.Variable
+	body    []byte
+	parts   map[*partition]struct{}
+
+	stopRetry atomic.Bool        // set on revoke: finish the attempt on the wire, start no other
+	cancel    context.CancelFunc // aborts even the attempt on the wire
+	done      chan struct{}      // closed when the request has finished, whatever its outcome
+}
+
+type carried struct {
+	c    *contribution
+	upto int // c.sent after success
+}
+
+// tenant coalesces and sends one tenant's writes: per identifier one request in flight at
+// most, the budget kept by its pacer, concurrency bounded, the oldest (and brand-new
+// interactions first) served first.
+type tenant struct {
+	name    string
+	opts    TenantOptions
+	client  *apiClient
+	pacer   *pacer
+	sink    recordSink
+	log     *zap.Logger
+	now     func() time.Time
+	maxVars int
+	linger  time.Duration
+	// probeInterval is how often a request retries while the tenant refuses our token.
+	probeInterval time.Duration
+
+	mu           sync.Mutex
+	idents       map[string]*ident
+	ready        readyHeap
+	inflight     int
+	reqs         map[*request]struct{}
+	blocked      bool // a 401/403 was answered: send nothing new until a probe succeeds
+	lastBlockLog time.Time
+	gone         map[string]time.Time // identifiers whose 404 window expired: 404s dead-letter at once
+	written      *recentSet           // identifiers written before, so new interactions go first
+
+	wake chan struct{} // capacity 1
+	wg   sync.WaitGroup
+}
+
+// goneMemory is how long an identifier whose 404 window expired stays known as gone.
+const goneMemory = 10 * time.Minute
+
+func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger, now func() time.Time, maxVars int, linger time.Duration) (*tenant, error) {
+	opts.defaults()
+	c, err := newAPIClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	if maxVars <= 0 || maxVars > api.MaxVariablesPerRequest {
+		maxVars = api.MaxVariablesPerRequest
+	}
+	return &tenant{
+		name:    name,
+		opts:    opts,
+		client:  c,
+		pacer:   newPacer(opts.RequestsPerMinute, now),
+		sink:    sink,
+		log:     log.With(zap.String("tenant", name)),
+		now:     now,
+		maxVars: maxVars,
+		linger:  linger,
+		idents:  make(map[string]*ident),
+		reqs:    make(map[*request]struct{}),
+		gone:    make(map[string]time.Time),
+		written: newRecentSet(100_000),
+		wake:    make(chan struct{}, 1),
+
+		probeInterval: blockedProbeInterval,
+	}, nil
+}
+
+func (t *tenant) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add queues a record's contribution to identifier id.
+func (t *tenant) add(id string, c *contribution) {
+	t.mu.Lock()
+	it := t.idents[id]
+	if it == nil {
+		it = &ident{id: id, heapIdx: -1, fresh: !t.written.has(id)}
+		t.idents[id] = it
+	}
+	it.pending = append(it.pending, c)
+	wasReady := it.heapIdx >= 0
+	if it.inflight == nil && !wasReady {
+		heap.Push(&t.ready, it)
+	}
+	t.mu.Unlock()
+	if !wasReady {
+		t.signal()
+	}
+}
+
+// blockedNow reports whether the tenant is refusing our token.
+func (t *tenant) blockedNow() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.blocked
+}
+
+// run dispatches requests until ctx ends, then waits for the requests it started.
+// Requests are sent under sendCtx, which the connector cancels only after its shutdown
+// grace period, so in-flight writes can finish when polling stops.
+func (t *tenant) run(ctx, sendCtx context.Context) {
+	defer t.wg.Wait()
+	for {
+		it, wait := t.nextReady()
+		if it == nil {
+			var tm *time.Timer
+			var timer <-chan time.Time
+			if wait > 0 {
+				tm = time.NewTimer(wait)
+				timer = tm.C
+			}
+			select {
+			case <-ctx.Done():
+			case <-t.wake:
+			case <-timer:
+			}
+			if tm != nil {
+				tm.Stop()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		// Reserve the budget first and build the request only then, so everything that
+		// arrived while waiting for the budget is folded into it.
+		if err := t.pacer.Wait(ctx); err != nil {
+			return
+		}
+		req := t.build()
+		if req == nil {
+			continue // revoked or drained while waiting; the reserved slot goes unused
+		}
+		rctx, cancel := context.WithCancel(sendCtx)
+		req.cancel = cancel
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer cancel()
+			t.send(rctx, req)
+		}()
+	}
+}
+
+// nextReady reports whether a request could be built now: an identifier is ready, a
+// concurrency slot is free and the tenant is not blocked. With a linger, an identifier is
+// ready only once its oldest contribution has waited that long; wait says how long until the
+// first one is.
+func (t *tenant) nextReady() (*ident, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.blocked || t.inflight >= t.opts.Concurrency || t.ready.Len() == 0 {
+		return nil, 0
+	}
+	top := t.ready[0]
+	if t.linger > 0 {
+		if w := top.pending[0].at.Add(t.linger).Sub(t.now()); w > 0 {
+			return nil, w
+		}
+	}
+	return top, 0
+}
+
+// build pops the most urgent identifier and folds a prefix of its contributions into one
+// request of at most maxVars variables: the last value of each name wins, in first-seen order.
+func (t *tenant) build() *request {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.blocked || t.inflight >= t.opts.Concurrency {
+		return nil
+	}
+	for t.ready.Len() > 0 {
+		it := heap.Pop(&t.ready).(*ident)
+		// Contributions of a partition revoked since they were queued are never sent.
+		it.pending = dropRevoked(it.pending)
+		if len(it.pending) == 0 || it.inflight != nil {
+			if len(it.pending) == 0 && it.inflight == nil {
+				delete(t.idents, it.id)
+			}
+			continue
+		}
+		req := &request{id: it, parts: make(map[*partition]struct{}), done: make(chan struct{})}
+		index := make(map[string]int, 8)
+		for _, c := range it.pending {
+			rest := c.vars[c.sent:]
+			fresh := 0
+			for i := range rest {
+				if _, ok := index[rest[i].Name]; !ok {
+					fresh++
+				}
+			}
+			upto := len(c.vars)
+			if len(index)+fresh > t.maxVars {
+				if len(req.carried) > 0 {
+					break
+				}
+				// One contribution with more variables than a request may carry: send it in
+				// consecutive requests, in order.
+				upto = c.sent + t.maxVars
+				rest = c.vars[c.sent:upto]
+			}
+			for i := range rest {
+				if j, ok := index[rest[i].Name]; ok {
+					req.vars[j] = rest[i]
+				} else {
+					index[rest[i].Name] = len(req.vars)
+					req.vars = append(req.vars, rest[i])
+				}
+			}
+			req.carried = append(req.carried, carried{c: c, upto: upto})
+			req.parts[c.rec.part] = struct{}{}
+			if upto < len(c.vars) {
+				break
+			}
+		}
+		req.body = api.AppendRequest(make([]byte, 0, 64+len(req.vars)*96), req.vars, t.opts.DataForm)
+		it.inflight = req
+		t.inflight++
+		t.reqs[req] = struct{}{}
+		return req
+	}
+	return nil
+}
+
+// send makes attempts until the request is done, dead-lettered or abandoned.
+func (t *tenant) send(ctx context.Context, req *request) {
+	defer close(req.done)
+	bo := t.newBackoff()
+	var first404 time.Time
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && req.stopRetry.Load() {
+			t.finish(req, false)
+			return
+		}
+		if attempt > 0 {
+			if err := t.pacer.Wait(ctx); err != nil {
+				t.finish(req, false)
+				return
+			}
+		}
+		res := t.client.post(ctx, req.id.id, req.body)
+		if ctx.Err() != nil {
+			t.finish(req, false)
+			return
+		}
+		var wait time.Duration
+		switch res.outcome {
+		case outcomeDone:
+			t.setBlocked(false, "")
+			t.finish(req, true)
+			return
+		case outcomePermanent:
+			t.setBlocked(false, "")
+			t.deadLetter(ctx, req, "api_rejected", res.message)
+			return
+		case outcomeBlocked:
+			t.setBlocked(true, res.message)
+			wait = t.probeInterval
+		case outcomeNotFound:
+			now := t.now()
+			if first404.IsZero() {
+				first404 = now
+			}
+			if t.isGone(req.id.id, now) || now.Sub(first404) >= t.opts.NotFoundWindow {
+				t.markGone(req.id.id, now)
+				t.deadLetter(ctx, req, "not_found", res.message+" (retried for "+now.Sub(first404).Round(time.Second).String()+")")
+				return
+			}
+			wait = nextOr(bo, notFoundMaxWait)
+		case outcomeThrottled:
+			t.pacer.Throttled(res.retryAfter)
+			if res.retryAfter <= 0 {
+				wait = nextOr(bo, bo.MaxInterval)
+			}
+		case outcomeTransient:
+			wait = bo.NextBackOff()
+			if wait == backoff.Stop {
+				t.deadLetter(ctx, req, "retries_exhausted", res.message)
+				return
+			}
+			if res.retryAfter > wait {
+				wait = res.retryAfter
+			}
+		}
+		if res.outcome != outcomeBlocked && attempt%10 == 0 {
+			t.log.Warn("write failed, retrying", zap.String("identifier", req.id.id),
+				zap.Stringer("class", res.outcome), zap.Int("status", res.status),
+				zap.String("error", res.message), zap.Int("attempt", attempt+1), zap.Duration("backoff", wait))
+		}
+		if wait > 0 && !sleepCtx(ctx, wait) {
+			t.finish(req, false)
+			return
+		}
+	}
+}
+
+// blockedProbeInterval is how often a request retries while the tenant refuses our token.
+const blockedProbeInterval = 15 * time.Second
+
+// notFoundMaxWait caps the wait between retries of a 404, so a call that registers late is
+// written soon after it does.
+const notFoundMaxWait = 2 * time.Second
+
+// nextOr returns the next backoff, or fallback once the backoff has stopped (its elapsed
+// limit only ends retries of transient errors).
+func nextOr(b *backoff.ExponentialBackOff, fallback time.Duration) time.Duration {
+	d := b.NextBackOff()
+	if d == backoff.Stop || d > fallback {
+		return fallback
+	}
+	return d
+}
+
+func (t *tenant) newBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.MaxInterval = 30 * time.Second
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.5
+	b.MaxElapsedTime = t.opts.MaxRetryElapsed // 0: never stop
+	b.Reset()
+	return b
+}
+
+func (t *tenant) setBlocked(blocked bool, msg string) {
+	t.mu.Lock()
+	was := t.blocked
+	t.blocked = blocked
+	now := t.now()
+	logIt := blocked && (now.Sub(t.lastBlockLog) >= time.Minute)
+	if logIt {
+		t.lastBlockLog = now
+	}
+	t.mu.Unlock()
+	switch {
+	case logIt:
+		t.log.Error("tenant refuses the action token: writes for this tenant are paused and nothing is committed past them; check the token (probing every 15s)",
+			zap.String("error", msg))
+	case was && !blocked:
+		t.log.Info("tenant accepts the action token again: writes resume")
+		t.signal()
+	}
+}
+
+func (t *tenant) isGone(id string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.gone[id]
+	return ok && now.Sub(at) < goneMemory
+}
+
+func (t *tenant) markGone(id string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.gone) > 10_000 {
+		for k, at := range t.gone {
+			if now.Sub(at) >= goneMemory {
+				delete(t.gone, k)
+			}
+		}
+	}
+	t.gone[id] = now
+}
+
+// deadLetter sends every record the request carried to the dead-letter topic, then completes
+// the request as carried: those records are done once their dead letters are acknowledged.
+func (t *tenant) deadLetter(ctx context.Context, req *request, class, msg string) {
+	seen := make(map[*rec]bool, len(req.carried))
+	for _, cr := range req.carried {
+		r := cr.c.rec
+		if seen[r] || r.part.isRevoked() {
+			continue
+		}
+		seen[r] = true
+		if err := t.sink.deadLetter(ctx, r, cr.c.pipeline, class, msg); err != nil {
+			t.finish(req, false)
+			return
+		}
+	}
+	t.finish(req, true)
+}
+
+// finish ends a request. carriedOK says its contributions were carried (written or
+// dead-lettered); otherwise they stay pending, except those of revoked partitions.
+func (t *tenant) finish(req *request, carriedOK bool) {
+	it := req.id
+	var completed []*rec
+	t.mu.Lock()
+	delete(t.reqs, req)
+	t.inflight--
+	it.inflight = nil
+	n := len(req.carried)
+	if carriedOK {
+		for _, cr := range req.carried {
+			cr.c.sent = cr.upto
+			if cr.upto == len(cr.c.vars) {
+				completed = append(completed, cr.c.rec)
+			}
+		}
+		last := req.carried[n-1]
+		if last.upto < len(last.c.vars) {
+			n-- // the split contribution stays at the head
+		}
+		it.pending = it.pending[n:]
+		t.written.add(it.id)
+		it.fresh = false
+	}
+	it.pending = dropRevoked(it.pending)
+	if len(it.pending) > 0 {
+		heap.Push(&t.ready, it)
+	} else if it.heapIdx < 0 {
+		delete(t.idents, it.id)
+	}
+	t.mu.Unlock()
+	for _, r := range completed {
+		t.sink.contributionDone(r)
+	}
+	t.signal()
+}
+
+// dropRevoked removes the contributions of revoked partitions, keeping order.
+func dropRevoked(cs []*contribution) []*contribution {
+	out := cs[:0]
+	for _, c := range cs {
+		if !c.rec.part.isRevoked() {
+			out = append(out, c)
+		}
+	}
+	for i := len(out); i < len(cs); i++ {
+		cs[i] = nil
+	}
+	return out
+}
+
+// revoke removes the pending contributions of the given partitions, stops the retries of the
+// in-flight requests that carry any of them, and waits up to grace for the attempts already on
+// the wire; those still running then are cancelled. The partitions must already be marked
+// revoked. When revoke returns nothing of theirs is sent any more.
+func (t *tenant) revoke(parts map[*partition]struct{}, grace time.Duration) {
+	var waits []*request
+	t.mu.Lock()
+	for id, it := range t.idents {
+		if it.inflight != nil {
+			for p := range it.inflight.parts {
+				if _, ok := parts[p]; ok {
+					it.inflight.stopRetry.Store(true)
+					waits = append(waits, it.inflight)
+					break
+				}
+			}
+			k := len(it.inflight.carried)
+			it.pending = append(it.pending[:k], dropRevoked(it.pending[k:])...)
+			continue
+		}
+		it.pending = dropRevoked(it.pending)
+		switch {
+		case len(it.pending) == 0:
+			if it.heapIdx >= 0 {
+				heap.Remove(&t.ready, it.heapIdx)
+			}
+			delete(t.idents, id)
+		case it.heapIdx >= 0:
+			heap.Fix(&t.ready, it.heapIdx) // its oldest contribution may have changed
+		}
+	}
+	t.mu.Unlock()
+	if len(waits) == 0 {
+		return
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	for _, req := range waits {
+		select {
+		case <-req.done:
+		case <-deadline.C:
+			for _, r := range waits {
+				r.cancel()
+			}
+			for _, r := range waits {
+				<-r.done
+			}
+			return
+		}
+	}
+}
+
+// pendingIdentifiers reports how many identifiers have something queued or in flight.
+func (t *tenant) pendingIdentifiers() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.idents)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// readyHeap orders ready identifiers: a brand-new interaction first (the IVR needs its first
+// variables within a second), then the one whose oldest pending contribution waited longest.
+type readyHeap []*ident
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
+	if h[i].fresh != h[j].fresh {
+		return h[i].fresh
+	}
+	return h[i].pending[0].at.Before(h[j].pending[0].at)
+}
+func (h readyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx = i
+	h[j].heapIdx = j
+}
+func (h *readyHeap) Push(x any) {
+	it := x.(*ident)
+	it.heapIdx = len(*h)
+	*h = append(*h, it)
+}
+func (h *readyHeap) Pop() any {
+	old := *h
+	n := len(old)
+	it := old[n-1]
+	old[n-1] = nil
+	it.heapIdx = -1
+	*h = old[:n-1]
+	return it
+}
+
+// recentSet remembers up to about 2×size recently added keys in two generations, so the
+// memory for "identifiers written before" stays bounded however many calls go by.
+type recentSet struct {
+	size     int
+	cur, old map[string]struct{}
+}
+
+func newRecentSet(size int) *recentSet {
+	return &recentSet{size: size, cur: make(map[string]struct{}), old: make(map[string]struct{})}
+}
+
+func (s *recentSet) has(k string) bool {
+	if _, ok := s.cur[k]; ok {
+		return true
+	}
+	_, ok := s.old[k]
+	return ok
+}
+
+func (s *recentSet) add(k string) {
+	if len(s.cur) >= s.size {
+		s.old, s.cur = s.cur, make(map[string]struct{}, s.size)
+	}
+	s.cur[k] = struct{}{}
+}

@@ -1,0 +1,286 @@
+package connector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/augment-connector/augment-connector/internal/api"
+)
+
+// fakeSink records what a tenant reports back.
+type fakeSink struct {
+	mu   sync.Mutex
+	done map[*rec]int
+	dead map[*rec]string
+}
+
+func newFakeSink() *fakeSink { return &fakeSink{done: map[*rec]int{}, dead: map[*rec]string{}} }
+
+func (s *fakeSink) contributionDone(r *rec) {
+	s.mu.Lock()
+	s.done[r]++
+	s.mu.Unlock()
+	r.part.markDone(r)
+}
+
+func (s *fakeSink) deadLetter(_ context.Context, r *rec, _, class, msg string) error {
+	s.mu.Lock()
+	s.dead[r] = class + ": " + msg
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *fakeSink) counts() (done, dead int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.done), len(s.dead)
+}
+
+// received is one request as the test server saw it.
+type received struct {
+	id   string
+	vars []api.Variable
+}
+
+// testAPI is a scripted stand-in for the API, for the tenant's unit tests: it answers with the
+// statuses the test queues, then 200. (The integration tests use the real simulator.)
+type testAPI struct {
+	mu       sync.Mutex
+	got      []received
+	script   []int // statuses to answer, in order, before answering 200
+	header   http.Header
+	inflight map[string]int
+	overlap  atomic.Bool // two requests for one identifier were in flight at once
+	gate     chan struct{}
+}
+
+func newTestAPI(t *testing.T) (*testAPI, *httptest.Server) {
+	a := &testAPI{inflight: map[string]int{}, header: http.Header{}}
+	srv := httptest.NewServer(http.HandlerFunc(a.serve))
+	t.Cleanup(srv.Close)
+	return a, srv
+}
+
+func (a *testAPI) serve(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.EscapedPath(), api.PathPrefix)
+	body, _ := io.ReadAll(r.Body)
+	vars, err := api.DecodeRequest(body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	a.mu.Lock()
+	a.inflight[id]++
+	if a.inflight[id] > 1 {
+		a.overlap.Store(true)
+	}
+	gate := a.gate
+	a.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	a.mu.Lock()
+	a.inflight[id]--
+	status := 200
+	if len(a.script) > 0 {
+		status, a.script = a.script[0], a.script[1:]
+	}
+	if status == 200 {
+		a.got = append(a.got, received{id: id, vars: vars})
+	}
+	for k, v := range a.header {
+		w.Header()[k] = v
+	}
+	a.mu.Unlock()
+	w.WriteHeader(status)
+	if status != 200 {
+		_ = json.NewEncoder(w).Encode(api.ErrorResponse{Status: "error", Code: status, Message: fmt.Sprintf("scripted %d", status)})
+	}
+}
+
+func (a *testAPI) requests() []received {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]received(nil), a.got...)
+}
+
+func startTenant(t *testing.T, srv *httptest.Server, sink recordSink, mut func(*TenantOptions)) (*tenant, func()) {
+	t.Helper()
+	o := TenantOptions{BaseURL: srv.URL, TenantID: "t1", Token: "tok", RequestsPerMinute: 10_000, Concurrency: 4, NotFoundWindow: 300 * time.Millisecond}
+	if mut != nil {
+		mut(&o)
+	}
+	tn, err := newTenant("t1", o, sink, zap.NewNop(), time.Now, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tn.run(ctx, ctx)
+	}()
+	return tn, func() { cancel(); <-done; tn.client.close() }
+}
+
+func contrib(p *partition, off int64, vars ...api.Variable) *contribution {
+	r := &rec{kr: &kgo.Record{Offset: off}, part: p}
+	r.outstanding.Store(1)
+	p.add(r)
+	return &contribution{rec: r, vars: vars, at: time.Now()}
+}
+
+func v(name, value string) api.Variable { return api.Variable{Name: name, Value: value} }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTenantCoalescesWhileInFlight holds the first request on the wire, queues updates for the
+// same identifier, and checks the next request folds them: last value per name, first-seen
+// order, one request in flight per identifier, every record done.
+func TestTenantCoalescesWhileInFlight(t *testing.T) {
+	a, srv := newTestAPI(t)
+	a.gate = make(chan struct{})
+	sink := newFakeSink()
+	tn, stop := startTenant(t, srv, sink, nil)
+	defer stop()
+	p := newPartition("t", 0)
+	tn.add("int-1", contrib(p, 0, v("_a", "1")))
+	waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight["int-1"] == 1 })
+	tn.add("int-1", contrib(p, 1, v("_a", "2"), v("_b", "x")))
+	tn.add("int-1", contrib(p, 2, v("_c", "y"), v("_a", "3")))
+	tn.add("int-1", contrib(p, 3, v("_b", "z")))
+	close(a.gate)
+	waitFor(t, "all records done", func() bool { d, _ := sink.counts(); return d == 4 })
+	got := a.requests()
+	if len(got) != 2 {
+		t.Fatalf("got %d requests, want 2 (the first, then one folded)", len(got))
+	}
+	want := []api.Variable{v("_a", "3"), v("_b", "z"), v("_c", "y")}
+	if fmt.Sprint(got[1].vars) != fmt.Sprint(want) {
+		t.Fatalf("folded request = %v, want %v", got[1].vars, want)
+	}
+	if a.overlap.Load() {
+		t.Fatal("two requests for one identifier were in flight at once")
+	}
+	if off, _, ok := p.toCommit(); !ok || off != 4 {
+		t.Fatalf("watermark = %d,%v want 4", off, ok)
+	}
+}
+
+// TestTenantSplitsAtFifty queues 120 distinct names for one identifier and checks requests of
+// at most 50, in order, carrying everything.
+func TestTenantSplitsAtFifty(t *testing.T) {
+	a, srv := newTestAPI(t)
+	a.gate = make(chan struct{})
+	sink := newFakeSink()
+	tn, stop := startTenant(t, srv, sink, nil)
+	defer stop()
+	p := newPartition("t", 0)
+	tn.add("int-9", contrib(p, 0, v("_first", "0")))
+	waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight["int-9"] == 1 })
+	// One contribution of 70 names, then 50 contributions of one name each.
+	big := make([]api.Variable, 70)
+	for i := range big {
+		big[i] = v(fmt.Sprintf("_big%d", i), "v")
+	}
+	tn.add("int-9", contrib(p, 1, big...))
+	for i := 0; i < 50; i++ {
+		tn.add("int-9", contrib(p, int64(2+i), v(fmt.Sprintf("_s%d", i), "v")))
+	}
+	close(a.gate)
+	waitFor(t, "all records done", func() bool { d, _ := sink.counts(); return d == 52 })
+	var names []string
+	for _, r := range a.requests() {
+		if len(r.vars) > api.MaxVariablesPerRequest {
+			t.Fatalf("a request carried %d variables", len(r.vars))
+		}
+		for _, x := range r.vars {
+			names = append(names, x.Name)
+		}
+	}
+	if len(names) != 121 {
+		t.Fatalf("carried %d variables in all, want 121", len(names))
+	}
+	if names[1] != "_big0" || names[70] != "_big69" || names[71] != "_s0" || names[120] != "_s49" {
+		t.Fatalf("variables out of order: %v ... %v", names[:3], names[len(names)-3:])
+	}
+}
+
+func TestTenantOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		script    []int
+		header    http.Header
+		wantDead  string // class prefix, or "" for written
+		wantTries int
+	}{
+		{name: "5xx retried", script: []int{500, 503, 502}, wantTries: 4},
+		{name: "429 retried", script: []int{429, 429}, header: http.Header{"Retry-After": {"0"}}, wantTries: 3},
+		{name: "400 dead-lettered", script: []int{400}, wantDead: "api_rejected: HTTP 400: scripted 400", wantTries: 1},
+		{name: "404 then found", script: []int{404, 404}, wantTries: 3},
+		{name: "404 past window dead-lettered", script: []int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404}, wantDead: "not_found"},
+		{name: "401 blocks then recovers", script: []int{401}, wantTries: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, srv := newTestAPI(t)
+			a.script = tc.script
+			a.header = tc.header
+			var tries atomic.Int32
+			inner := srv.Config.Handler
+			srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tries.Add(1); inner.ServeHTTP(w, r) })
+			sink := newFakeSink()
+			tn, stop := startTenant(t, srv, sink, nil)
+			defer stop()
+			tn.probeInterval = 300 * time.Millisecond
+			p := newPartition("t", 0)
+			c := contrib(p, 0, v("_a", "1"))
+			tn.add("int-1", c)
+			var sawBlocked atomic.Bool
+			go func() {
+				for i := 0; i < 200 && !sawBlocked.Load(); i++ {
+					if tn.blockedNow() {
+						sawBlocked.Store(true)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+			waitFor(t, "record finished", func() bool { d, dd := sink.counts(); return d+dd >= 1 && d == 1 })
+			sink.mu.Lock()
+			dead := sink.dead[c.rec]
+			sink.mu.Unlock()
+			if tc.wantDead == "" && dead != "" {
+				t.Fatalf("dead-lettered (%s), want written", dead)
+			}
+			if tc.wantDead != "" && !strings.HasPrefix(dead, tc.wantDead) {
+				t.Fatalf("dead letter reason %q, want prefix %q", dead, tc.wantDead)
+			}
+			if tc.name == "401 blocks then recovers" && !sawBlocked.Load() {
+				t.Fatal("the tenant never reported itself blocked during the 401")
+			}
+			if tc.wantTries > 0 && int(tries.Load()) != tc.wantTries {
+				t.Fatalf("%d attempts, want %d", tries.Load(), tc.wantTries)
+			}
+		})
+	}
+}

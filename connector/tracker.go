@@ -1,0 +1,168 @@
+package connector
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// rec is one consumed record's state from the fetch until it is done. A record is done when
+// every contribution it made has been carried by a successful request (its own or a later one
+// that carried a newer value of the same name), or when it was filtered, skipped or
+// dead-lettered and the dead letter was acknowledged.
+type rec struct {
+	kr   *kgo.Record
+	part *partition
+	size int64 // bytes counted against the pending bound
+
+	// outstanding counts the contributions (one per identifier) not yet carried.
+	outstanding atomic.Int32
+	// deadLettered is set once the record has been written to the dead-letter topic, so a
+	// record that fans out to several failing identifiers is dead-lettered once.
+	deadLettered atomic.Bool
+
+	done bool // guarded by part.mu
+}
+
+// partition tracks the records of one assigned topic partition in offset order, and the
+// watermark: the offset after the longest prefix of done records, which is the next offset to
+// commit. It also marks revocation under the same lock as the watermark, so a commit decided
+// before a revoke can never be issued after it (see connector.commit).
+type partition struct {
+	topic string
+	id    int32
+
+	mu        sync.Mutex
+	recs      []*rec // not-yet-done prefix and everything after it, in offset order
+	watermark int64  // next offset to commit; -1 until a record is done
+	committed int64  // last offset committed (or found committed); -1 if none
+	epoch     int32  // leader epoch of the record that set the watermark
+	revoked   bool
+	// revokedFlag mirrors revoked for lock-free reads on the send path.
+	revokedFlag atomic.Bool
+
+	queue *recQueue // records waiting for the partition's worker
+}
+
+func newPartition(topic string, id int32) *partition {
+	return &partition{topic: topic, id: id, watermark: -1, committed: -1, queue: newRecQueue()}
+}
+
+// add appends a fetched record. Records must be added in offset order.
+func (p *partition) add(r *rec) {
+	p.mu.Lock()
+	p.recs = append(p.recs, r)
+	p.mu.Unlock()
+}
+
+// markDone marks r done and advances the watermark past every done record at the head.
+// It reports false when the partition was revoked before: the record already left the
+// pending set then, and its offset will never be committed by us.
+func (p *partition) markDone(r *rec) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.revoked || r.done {
+		return false
+	}
+	r.done = true
+	n := 0
+	for n < len(p.recs) && p.recs[n].done {
+		last := p.recs[n]
+		p.watermark = last.kr.Offset + 1
+		p.epoch = last.kr.LeaderEpoch
+		p.recs[n] = nil
+		n++
+	}
+	if n > 0 {
+		p.recs = p.recs[n:]
+		if len(p.recs) == 0 {
+			p.recs = nil // let the backing array go
+		}
+	}
+	return true
+}
+
+// toCommit returns the offset to commit and whether it moved past the last commit. It
+// returns false for a revoked partition.
+func (p *partition) toCommit() (offset int64, epoch int32, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.revoked || p.watermark < 0 || p.watermark <= p.committed {
+		return 0, 0, false
+	}
+	return p.watermark, p.epoch, true
+}
+
+// committedAt records a successful commit of offset.
+func (p *partition) committedAt(offset int64) {
+	p.mu.Lock()
+	if offset > p.committed {
+		p.committed = offset
+	}
+	p.mu.Unlock()
+}
+
+// revoke marks the partition revoked and returns the records that were never done, which
+// leave the pending set without being committed: the next owner redelivers them.
+func (p *partition) revoke() []*rec {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.revoked = true
+	p.revokedFlag.Store(true)
+	var undone []*rec
+	for _, r := range p.recs {
+		if !r.done {
+			undone = append(undone, r)
+		}
+	}
+	p.recs = nil
+	return undone
+}
+
+func (p *partition) isRevoked() bool { return p.revokedFlag.Load() }
+
+// recQueue is a partition's queue of records between the poll loop and the partition's
+// worker. It is unbounded by count on purpose: the poll loop must never block (it holds the
+// rebalance while it does), and the connector bounds what it holds in total by pausing
+// fetches once maxPendingRecords or maxPendingBytes is reached.
+type recQueue struct {
+	mu     sync.Mutex
+	recs   []*rec
+	closed bool
+	signal chan struct{} // capacity 1: something was pushed or the queue closed
+}
+
+func newRecQueue() *recQueue { return &recQueue{signal: make(chan struct{}, 1)} }
+
+func (q *recQueue) push(rs []*rec) {
+	q.mu.Lock()
+	if !q.closed {
+		q.recs = append(q.recs, rs...)
+	}
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued, and whether the queue is closed.
+func (q *recQueue) take() ([]*rec, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	rs := q.recs
+	q.recs = nil
+	return rs, q.closed
+}
+
+func (q *recQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.recs = nil
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
