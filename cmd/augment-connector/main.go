@@ -1,0 +1,227 @@
+// Command augment-connector consumes customer CDC topics and writes interaction variables to
+// the 8x8 Contact Center Data Augmentation API.
+//
+//	augment-connector run --config FILE      run the connector
+//	augment-connector check --config FILE    validate a config offline (exit 1 on problems)
+//	augment-connector demo [--events N]      everything in one process, on an embedded default
+//	augment-connector sim [flags]            the Data Augmentation API simulator
+//	augment-connector version                print the version
+//
+// main is wiring only: it parses flags, builds the parts and runs them; the logic lives in
+// the packages, and only main exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/augment-connector/augment-connector/internal/app"
+	"github.com/augment-connector/augment-connector/internal/config"
+	"github.com/augment-connector/augment-connector/internal/demo"
+	"github.com/augment-connector/augment-connector/internal/sim"
+	"github.com/augment-connector/augment-connector/connector"
+)
+
+// Set at link time: -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
+
+const usage = `usage: augment-connector <command> [flags]
+
+commands:
+  run --config FILE     consume and write, until SIGTERM
+  check --config FILE   validate a config offline; exit 1 when it has problems
+  demo [--events N]     run a broker, registry, simulator, producer and the connector in one process
+  sim [flags]           serve the Data Augmentation API simulator (sim --help)
+  version               print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks an error of the command line: exit code 2.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], stderr)
+	case "check":
+		err = cmdCheck(args[1:], stdout)
+	case "demo":
+		err = demo.RunCommand(ctx, args[1:], stdout, stderr)
+	case "sim":
+		err = sim.RunCommand(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "augment-connector:", err)
+		return 1
+	}
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one exits at once,
+// committing nothing more (what was committed was written).
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+		case <-done:
+			return
+		}
+		cancel()
+		select {
+		case <-ch:
+			fmt.Fprintln(os.Stderr, "augment-connector: second signal, exiting at once")
+			os.Exit(1)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
+}
+
+func versionString() string {
+	v := version
+	if commit == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					commit = s.Value
+				}
+			}
+		}
+	}
+	if commit != "" {
+		v += " " + commit
+	}
+	if date != "" {
+		v += " " + date
+	}
+	return "augment-connector " + v
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/etc/augment-connector/config.yaml", "config file")
+	logFormat := fs.String("log-format", "", "json or console (overrides logging.format)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	compiled, err := app.Compile(cfg)
+	if err != nil {
+		return err
+	}
+	if *logFormat != "" {
+		cfg.Logging.Format = *logFormat
+	}
+	log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	opts, err := compiled.Options(log)
+	if err != nil {
+		return err
+	}
+	c, err := connector.New(opts)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", zap.String("version", versionString()), zap.Int("pipelines", len(opts.Pipelines)))
+	if err := c.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func cmdCheck(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	path := fs.String("config", "", "config file to check")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: check needs --config FILE", errUsage)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	if _, err := app.Compile(cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d pipelines, %d tenants)\n", *path, len(cfg.Pipelines), len(cfg.Tenants))
+	return nil
+}
+
+// newLogger builds the process's zap logger: JSON by default, console on request.
+func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("logging.level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "", "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	case "console":
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("logging.format: %q is not json or console", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}
