@@ -25,11 +25,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/app"
 	"github.com/augment-connector/augment-connector/internal/config"
 	"github.com/augment-connector/augment-connector/internal/demo"
 	"github.com/augment-connector/augment-connector/internal/sim"
-	"github.com/augment-connector/augment-connector/connector"
 )
 
 // Set at link time: -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
