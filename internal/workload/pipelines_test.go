@@ -20,6 +20,7 @@ type demoFile struct {
 	Pipelines []struct {
 		Name       string   `yaml:"name"`
 		Topics     []string `yaml:"topics"`
+		Tenant     string   `yaml:"tenant"`
 		Filter     string   `yaml:"filter"`
 		Identifier string   `yaml:"identifier"`
 		OnDelete   string   `yaml:"onDelete"`
