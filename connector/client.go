@@ -83,6 +83,9 @@ type TenantOptions struct {
 	DataForm          bool          // send {"data":[{"variables":[...]}]} instead of {"variables":[...]}
 	NotFoundWindow    time.Duration // how long 404s are retried before dead-lettering; default 30s
 	MaxRetryElapsed   time.Duration // 0: transient errors are retried forever
+	// BlockedProbeInterval is how often a write is retried while the tenant answers 401/403;
+	// default 15s.
+	BlockedProbeInterval time.Duration
 }
 
 func (o *TenantOptions) defaults() {
@@ -94,6 +97,9 @@ func (o *TenantOptions) defaults() {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
+	}
+	if o.BlockedProbeInterval <= 0 {
+		o.BlockedProbeInterval = blockedProbeInterval
 	}
 	if o.NotFoundWindow <= 0 {
 		o.NotFoundWindow = 30 * time.Second

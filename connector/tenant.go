@@ -121,7 +121,7 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 		written: newRecentSet(100_000),
 		wake:    make(chan struct{}, 1),
 
-		probeInterval: blockedProbeInterval,
+		probeInterval: opts.BlockedProbeInterval,
 	}, nil
 }
 
