@@ -73,6 +73,9 @@ type Options struct {
 	// DeadLetterTopic receives records that can never be written. Empty: such a record stops
 	// the connector with an error instead of being dropped.
 	DeadLetterTopic string
+	// DeadLetterOmitValue leaves the original value out of dead letters (key, headers and the
+	// reason headers are kept), for teams that may not copy record bodies to another topic.
+	DeadLetterOmitValue bool
 	// IsTransientDecodeError tells a decode error that a retry can fix (the schema registry is
 	// unreachable) from one it cannot; nil treats every decode error as permanent.
 	IsTransientDecodeError func(error) bool
@@ -706,6 +709,9 @@ func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg
 		Topic: c.opts.DeadLetterTopic,
 		Key:   r.kr.Key,
 		Value: r.kr.Value,
+	}
+	if c.opts.DeadLetterOmitValue {
+		dl.Value = nil
 	}
 	dl.Headers = append(append(dl.Headers, r.kr.Headers...),
 		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.kr.Topic)},

@@ -84,6 +84,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		Start:                  start,
 		Tenants:                make(map[string]connector.TenantOptions, len(cfg.Tenants)),
 		DeadLetterTopic:        cfg.DeadLetter.Topic,
+		DeadLetterOmitValue:    !cfg.DeadLetter.IncludeValue,
 		IsTransientDecodeError: schemas.IsTransient,
 		ShutdownTimeout:        cfg.Connector.ShutdownTimeout,
 		CommitInterval:         cfg.Connector.CommitInterval,
