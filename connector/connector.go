@@ -457,7 +457,7 @@ func (c *Connector) drain(timeout time.Duration) bool {
 	return true
 }
 
-func (c *Connector) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	c.partsMu.Lock()
 	defer c.partsMu.Unlock()
 	for topic, ps := range assigned {
@@ -478,6 +478,37 @@ func (c *Connector) assigned(_ context.Context, _ *kgo.Client, assigned map[stri
 		}
 	}
 	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
+	c.updateSharesLocked(ctx, cl)
+}
+
+// updateSharesLocked sets each tenant's share of its budget to this replica's share of the
+// tenant's partitions, so replicas in one group together stay within the tenant's limit.
+// The caller holds partsMu.
+func (c *Connector) updateSharesLocked(ctx context.Context, cl *kgo.Client) {
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(mctx, c.topics...)
+	if err != nil {
+		c.log.Warn("reading partition counts for the budget shares failed; keeping the current shares", zap.Error(err))
+		return
+	}
+	total := make(map[string]int)
+	owned := make(map[string]int)
+	for topic, pl := range c.byTopic {
+		if d, ok := details[topic]; ok && d.Err == nil {
+			total[pl.Tenant] += len(d.Partitions)
+		}
+		owned[pl.Tenant] += len(c.parts[topic])
+	}
+	for name, t := range c.tenants {
+		if total[name] == 0 {
+			continue
+		}
+		share := float64(owned[name]) / float64(total[name])
+		t.pacer.SetShare(share)
+		c.log.Info("budget share", zap.String("tenant", name), zap.Int("partitions", owned[name]),
+			zap.Int("of", total[name]), zap.Int("requests_per_minute", t.pacer.Limit()))
+	}
 }
 
 // revoked is called before partitions move to another member. It stops their workers, stops
@@ -552,6 +583,9 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 		cancel()
 	}
 	c.log.Info("partitions released", zap.Bool("committed", commit), zap.Any("partitions", which))
+	c.partsMu.Lock()
+	c.updateSharesLocked(ctx, cl)
+	c.partsMu.Unlock()
 }
 
 // work decodes and transforms a partition's records in order.

@@ -137,8 +137,11 @@ func (p *pacer) Wait(ctx context.Context) error {
 // tenant's assigned partitions (recomputed on every rebalance). It never goes below the
 // equivalent of one request per window.
 func (p *pacer) SetShare(share float64) {
-	if share <= 0 || share > 1 {
+	if share > 1 || share != share {
 		share = 1
+	}
+	if share <= 0 {
+		share = 1e-9 // no partitions: the floor of one request per window applies
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
