@@ -485,10 +485,16 @@ func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 // tenant's partitions, so replicas in one group together stay within the tenant's limit.
 // The caller holds partsMu.
 func (c *Connector) updateSharesLocked(ctx context.Context, cl *kgo.Client) {
+	if ctx.Err() != nil {
+		return // the client is closing
+	}
 	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	details, err := kadm.NewClient(cl).ListTopics(mctx, c.topics...)
 	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
 		c.log.Warn("reading partition counts for the budget shares failed; keeping the current shares", zap.Error(err))
 		return
 	}
