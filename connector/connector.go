@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -89,6 +90,8 @@ type Options struct {
 	RevokeGrace       time.Duration // how long a revoke waits for requests on the wire; default 5s
 
 	Logger *zap.Logger
+	// Metrics, when set, are updated as the connector works (see NewMetrics and Collector).
+	Metrics *Metrics
 	// Now is the clock of the pacers and the scheduling; default time.Now.
 	Now func() time.Time
 }
@@ -123,6 +126,14 @@ type Connector struct {
 
 	pendingRecords atomic.Int64
 	pendingBytes   atomic.Int64
+	paused         atomic.Bool
+	metrics        *Metrics
+
+	// Health: set as the connector starts, runs and stops.
+	connected    atomic.Bool
+	assignedOnce atomic.Bool
+	stopping     atomic.Bool
+	lastLoop     atomic.Int64 // unix nanos of the poll loop's last turn
 
 	stats struct {
 		consumed, filtered, skipped, deadLettered, done, committed atomic.Int64
@@ -183,6 +194,7 @@ func New(opts Options) (*Connector, error) {
 		tenants: make(map[string]*tenant),
 		parts:   make(map[string]map[int32]*partWorker),
 		fatal:   make(chan struct{}),
+		metrics: opts.Metrics,
 	}
 	if len(opts.Pipelines) == 0 {
 		return nil, errors.New("no pipelines")
@@ -208,6 +220,7 @@ func New(opts Options) (*Connector, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tenant %q: %w", name, err)
 		}
+		t.metrics = opts.Metrics
 		c.tenants[name] = t
 	}
 	return c, nil
@@ -285,6 +298,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connecting to kafka: %w", err)
 	}
+	c.connected.Store(true)
 	if c.opts.DeadLetterTopic != "" {
 		if err := c.ensureTopic(ctx, c.opts.DeadLetterTopic); err != nil {
 			return err
@@ -327,6 +341,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	}
 
 	// Graceful shutdown: no more fetching; let what was fetched finish.
+	c.stopping.Store(true)
 	c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.pendingRecords.Load()),
 		zap.Duration("timeout", c.opts.ShutdownTimeout))
 	drained := c.drain(c.opts.ShutdownTimeout)
@@ -359,6 +374,7 @@ const maxPoll = 10_000
 func (c *Connector) pollLoop(ctx context.Context) error {
 	paused := false
 	for {
+		c.lastLoop.Store(time.Now().UnixNano())
 		select {
 		case <-c.fatal:
 			return c.fatalErr
@@ -370,6 +386,7 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			}
 			c.client.ResumeFetchTopics(c.topics...)
 			paused = false
+			c.paused.Store(false)
 		}
 		fetches := c.client.PollRecords(ctx, maxPoll)
 		if fetches.IsClientClosed() {
@@ -389,6 +406,7 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || c.pendingBytes.Load() >= c.opts.MaxPendingBytes {
 			c.client.PauseFetchTopics(c.topics...)
 			paused = true
+			c.paused.Store(true)
 		}
 		c.client.AllowRebalance()
 	}
@@ -400,6 +418,7 @@ func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
+		c.lastLoop.Store(time.Now().UnixNano())
 		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4 {
 			return true
 		}
@@ -417,14 +436,15 @@ func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
 // hands it to the partition's worker.
 func (c *Connector) dispatch(fetches kgo.Fetches) {
 	fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
-		if len(ftp.Records) == 0 {
-			return
-		}
 		c.partsMu.Lock()
 		w := c.parts[ftp.Topic][ftp.Partition]
 		c.partsMu.Unlock()
 		if w == nil {
 			return // revoked between the fetch and now: the next owner reads them
+		}
+		w.p.setHighWatermark(ftp.HighWatermark)
+		if len(ftp.Records) == 0 {
+			return
 		}
 		batch := make([]*rec, len(ftp.Records))
 		var bytes int64
@@ -437,6 +457,7 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		c.pendingRecords.Add(int64(len(batch)))
 		c.pendingBytes.Add(bytes)
 		c.stats.consumed.Add(int64(len(batch)))
+		c.metrics.recordConsumed(c.byTopic[ftp.Topic].Name, len(batch))
 		w.p.queue.push(batch)
 	})
 }
@@ -477,6 +498,7 @@ func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 			}()
 		}
 	}
+	c.assignedOnce.Store(true)
 	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
 	c.updateSharesLocked(ctx, cl)
 }
@@ -680,6 +702,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 	case transform.Write:
 		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
 			c.stats.skipped.Add(1)
+			c.metrics.recordSkipped(pl.Name, transform.ReasonNoVariables)
 			c.recordDone(r)
 			return
 		}
@@ -691,9 +714,11 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 		}
 	case transform.Filtered:
 		c.stats.filtered.Add(1)
+		c.metrics.recordFiltered(pl.Name)
 		c.recordDone(r)
 	default:
 		c.stats.skipped.Add(1)
+		c.metrics.recordSkipped(pl.Name, res.Reason)
 		c.recordDone(r)
 	}
 }
@@ -781,6 +806,7 @@ func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg
 		}
 	}
 	c.stats.deadLettered.Add(1)
+	c.metrics.recordDeadLettered(pipeline, class)
 	c.log.Warn("record dead-lettered", zap.String("pipeline", pipeline), zap.String("topic", r.kr.Topic),
 		zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset), zap.String("class", class), zap.String("reason", msg))
 	return nil
@@ -842,6 +868,8 @@ func (c *Connector) commitAll(ctx context.Context) error {
 // commitMu.
 func (c *Connector) commitOffsets(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
 	var firstErr error
+	start := time.Now()
+	defer func() { c.metrics.recordCommit(firstErr, time.Since(start)) }()
 	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
 		if err != nil {
 			firstErr = err
@@ -874,4 +902,33 @@ func (c *Connector) markCommitted(topic string, id int32, off int64) {
 	if w != nil {
 		w.p.committedAt(off)
 	}
+}
+
+// Collector returns a Prometheus collector of the connector's gauges: pending records and
+// bytes, paused fetching, each tenant's budget in use, limit and blocked state, and consumer
+// lag per assigned partition.
+func (c *Connector) Collector() prometheus.Collector { return newGaugeCollector(c) }
+
+// Health says whether the connector is alive (its poll loop turned within the last minute, or
+// it has not started yet) and ready (connected to Kafka, partitions assigned, no tenant
+// refusing its token, not shutting down), with the reasons when it is not ready.
+func (c *Connector) Health() (alive, ready bool, why []string) {
+	last := c.lastLoop.Load()
+	alive = last == 0 || time.Since(time.Unix(0, last)) < time.Minute
+	if !c.connected.Load() {
+		why = append(why, "not connected to Kafka yet")
+	}
+	if !c.assignedOnce.Load() {
+		why = append(why, "no partitions assigned yet")
+	}
+	if c.stopping.Load() {
+		why = append(why, "shutting down")
+	}
+	if ok, tenants := c.Ready(); !ok {
+		why = append(why, tenants...)
+	}
+	if !alive {
+		why = append(why, "the poll loop has not turned for a minute")
+	}
+	return alive, len(why) == 0, why
 }

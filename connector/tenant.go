@@ -67,11 +67,13 @@ type carried struct {
 // most, the budget kept by its pacer, concurrency bounded, the oldest (and brand-new
 // interactions first) served first.
 type tenant struct {
-	name    string
-	opts    TenantOptions
-	client  *apiClient
-	pacer   *pacer
-	sink    recordSink
+	name   string
+	opts   TenantOptions
+	client *apiClient
+	pacer  *pacer
+	sink   recordSink
+	// metrics may be nil.
+	metrics *Metrics
 	log     *zap.Logger
 	now     func() time.Time
 	maxVars int
@@ -187,9 +189,11 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		}
 		// Reserve the budget first and build the request only then, so everything that
 		// arrived while waiting for the budget is folded into it.
+		waitStart := time.Now()
 		if err := t.pacer.Wait(ctx); err != nil {
 			return
 		}
+		t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
 		req := t.build()
 		if req == nil {
 			continue // revoked or drained while waiting; the reserved slot goes unused
@@ -276,6 +280,11 @@ func (t *tenant) build() *request {
 				break
 			}
 		}
+		total := 0
+		for _, cr := range req.carried {
+			total += cr.upto - cr.c.sent
+		}
+		t.metrics.recordRequest(t.name, len(req.vars), total-len(req.vars))
 		req.body = api.AppendRequest(make([]byte, 0, 64+len(req.vars)*96), req.vars, t.opts.DataForm)
 		it.inflight = req
 		t.inflight++
@@ -296,12 +305,16 @@ func (t *tenant) send(ctx context.Context, req *request) {
 			return
 		}
 		if attempt > 0 {
+			waitStart := time.Now()
 			if err := t.pacer.Wait(ctx); err != nil {
 				t.finish(req, false)
 				return
 			}
+			t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
 		}
+		sent := time.Now()
 		res := t.client.post(ctx, req.id.id, req.body)
+		t.metrics.recordAttempt(t.name, res.status, time.Since(sent))
 		if ctx.Err() != nil {
 			t.finish(req, false)
 			return
@@ -475,7 +488,9 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 		delete(t.idents, it.id)
 	}
 	t.mu.Unlock()
+	now := time.Now()
 	for _, r := range completed {
+		t.metrics.recordWritten(t.name, r.kr.Timestamp, now)
 		t.sink.contributionDone(r)
 	}
 	t.signal()

@@ -43,14 +43,42 @@ type partition struct {
 	revokedFlag atomic.Bool
 
 	queue *recQueue // records waiting for the partition's worker
+
+	hw    atomic.Int64 // high watermark from the last fetch, for the lag metric
+	first atomic.Int64 // offset of the first record fetched, -1 before any
 }
 
 func newPartition(topic string, id int32) *partition {
-	return &partition{topic: topic, id: id, watermark: -1, committed: -1, queue: newRecQueue()}
+	p := &partition{topic: topic, id: id, watermark: -1, committed: -1, queue: newRecQueue()}
+	p.first.Store(-1)
+	return p
+}
+
+func (p *partition) setHighWatermark(hw int64) {
+	if hw >= 0 {
+		p.hw.Store(hw)
+	}
+}
+
+// lag is the high watermark minus the committed offset (or, before the first commit, the
+// offset this member started at).
+func (p *partition) lag() int64 {
+	p.mu.Lock()
+	base := p.committed
+	p.mu.Unlock()
+	if base < 0 {
+		base = p.first.Load()
+	}
+	hw := p.hw.Load()
+	if base < 0 || hw <= base {
+		return 0
+	}
+	return hw - base
 }
 
 // add appends a fetched record. Records must be added in offset order.
 func (p *partition) add(r *rec) {
+	p.first.CompareAndSwap(-1, r.kr.Offset)
 	p.mu.Lock()
 	p.recs = append(p.recs, r)
 	p.mu.Unlock()

@@ -22,6 +22,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -29,6 +31,7 @@ import (
 	"github.com/augment-connector/augment-connector/internal/app"
 	"github.com/augment-connector/augment-connector/internal/config"
 	"github.com/augment-connector/augment-connector/internal/demo"
+	"github.com/augment-connector/augment-connector/internal/ops"
 	"github.com/augment-connector/augment-connector/internal/sim"
 )
 
@@ -91,6 +94,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, err)
 		return 2
+	case errors.As(err, new(config.Errors)):
+		// One problem a line, each starting file:line: so that editors and CI logs link them.
+		fmt.Fprintln(stderr, err)
+		return 1
 	default:
 		fmt.Fprintln(stderr, "augment-connector:", err)
 		return 1
@@ -150,17 +157,15 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "/etc/augment-connector/config.yaml", "config file")
 	logFormat := fs.String("log-format", "", "json or console (overrides logging.format)")
+	metricsListen := fs.String("metrics-listen", "", "address of /metrics, /healthz and /readyz (overrides metrics.listen; default :9090)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
+	compiled, err := app.Load(*path)
 	if err != nil {
 		return err
 	}
-	compiled, err := app.Compile(cfg)
-	if err != nil {
-		return err
-	}
+	cfg := compiled.Config
 	if *logFormat != "" {
 		cfg.Logging.Format = *logFormat
 	}
@@ -173,9 +178,27 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts.Metrics = connector.NewMetrics(reg)
 	c, err := connector.New(opts)
 	if err != nil {
 		return err
+	}
+	reg.MustRegister(c.Collector())
+	if *metricsListen != "" {
+		cfg.Metrics.Listen = *metricsListen
+	}
+	// The endpoints outlive ctx until Run returns, so /readyz says "shutting down" meanwhile.
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOps()
+	if cfg.Metrics.Listen != "" {
+		addr, done, err := ops.Serve(opsCtx, cfg.Metrics.Listen, ops.Handler(reg, c.Health))
+		if err != nil {
+			return err
+		}
+		defer func() { stopOps(); <-done }()
+		log.Info("serving metrics and health", zap.String("addr", addr))
 	}
 	log.Info("starting", zap.String("version", versionString()), zap.Int("pipelines", len(opts.Pipelines)))
 	if err := c.Run(ctx); err != nil {
@@ -195,13 +218,11 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	if *path == "" {
 		return fmt.Errorf("%w: check needs --config FILE", errUsage)
 	}
-	cfg, err := config.Load(*path)
+	compiled, err := app.Load(*path)
 	if err != nil {
 		return err
 	}
-	if _, err := app.Compile(cfg); err != nil {
-		return err
-	}
+	cfg := compiled.Config
 	fmt.Fprintf(stdout, "%s: ok (%d pipelines, %d tenants)\n", *path, len(cfg.Pipelines), len(cfg.Tenants))
 	return nil
 }

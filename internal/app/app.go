@@ -4,13 +4,19 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/expr-lang/expr/file"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/config"
@@ -53,6 +59,160 @@ func Compile(cfg *config.Config, opts ...transform.Option) (*Compiled, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// Load loads the config file at path and compiles it: what run runs and check checks.
+//
+// config.Load reports a broken file without a Config, so Compile alone could report a bad
+// expression only after every other problem is fixed. When the file does not load, Load
+// compiles its pipelines' expressions from the raw YAML as well and merges what they report
+// into the config errors, sorted by line: every problem of the file at once.
+func Load(path string, opts ...transform.Option) (*Compiled, error) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		return Compile(cfg, opts...)
+	}
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		return nil, err
+	}
+	data, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return nil, err // config.Load read it a moment ago; report what it found
+	}
+	return nil, mergeErrors(errs, rawExprErrors(path, data, errs, opts))
+}
+
+// mergeErrors adds more to errs, sorted by line. Problems without a line that end errs (the
+// count of problems not shown) stay at the end.
+func mergeErrors(errs, more config.Errors) error {
+	if len(more) == 0 {
+		return errs
+	}
+	body := len(errs)
+	for body > 0 && errs[body-1].Line == 0 {
+		body--
+	}
+	out := append(slices.Clip(errs[:body]), more...)
+	slices.SortStableFunc(out, func(a, b *config.Error) int { return cmp.Compare(a.Line, b.Line) })
+	return append(out, errs[body:]...)
+}
+
+// rawExprErrors compiles the expressions of the pipelines in the YAML document data, which did
+// not load, and returns their compile errors in the form config errors take. Only expression
+// errors are kept: everything else about a pipeline is config's to report, and known already.
+// A field config already reported, or whose text has a ${VAR} (expanded only by config), is
+// left out rather than reported wrongly.
+func rawExprErrors(name string, data []byte, known config.Errors, opts []transform.Option) config.Errors {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	pipes := child(doc.Content[0], "pipelines")
+	if pipes == nil || pipes.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out config.Errors
+	for i, pn := range pipes.Content {
+		var pc config.PipelineConfig
+		_ = pn.Decode(&pc) // a value of the wrong type stays empty: config reported it
+		_, err := transform.Compile(pc.Spec(), opts...)
+		var ce *transform.CompileErrors
+		if !errors.As(err, &ce) {
+			continue
+		}
+		for _, fe := range ce.Errs {
+			var exprErr *file.Error
+			if !errors.As(fe.Err, &exprErr) {
+				continue
+			}
+			path := fmt.Sprintf("pipelines[%d].%s", i, fe.Field)
+			line, n := lineOf(pn, fe.Field)
+			if n == nil || hasEnvRef(n) || reported(known, path) {
+				continue
+			}
+			out = append(out, &config.Error{File: name, Line: line, Path: path, Msg: fe.Err.Error()})
+		}
+	}
+	return out
+}
+
+// child is the value of key in the mapping n, or nil.
+func child(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// lineOf finds field ("filter", "variables[2].ivr") under the pipeline node n and returns the
+// line config reports it at (a key's line, or a list item's) and its value node.
+func lineOf(n *yaml.Node, field string) (int, *yaml.Node) {
+	line := n.Line
+	for field != "" {
+		var seg string
+		if seg, field, _ = strings.Cut(field, "."); seg == "" {
+			return 0, nil
+		}
+		key, idx, indexed := strings.Cut(seg, "[")
+		if key != "" {
+			m := deref(n)
+			if m == nil || m.Kind != yaml.MappingNode {
+				return 0, nil
+			}
+			n = nil
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				if m.Content[i].Value == key {
+					line, n = m.Content[i].Line, m.Content[i+1]
+					break
+				}
+			}
+			if n == nil {
+				return 0, nil
+			}
+		}
+		if indexed {
+			j, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+			if n = deref(n); err != nil || n == nil || n.Kind != yaml.SequenceNode || j < 0 || j >= len(n.Content) {
+				return 0, nil
+			}
+			n = n.Content[j]
+			line = n.Line
+		}
+	}
+	return line, n
+}
+
+// hasEnvRef reports whether a scalar under n refers to an environment variable.
+func hasEnvRef(n *yaml.Node) bool {
+	n = deref(n)
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.ScalarNode {
+		return strings.Contains(n.Value, "${")
+	}
+	return slices.ContainsFunc(n.Content, hasEnvRef)
+}
+
+// reported reports whether a problem at path, or under it, is among errs.
+func reported(errs config.Errors, path string) bool {
+	return slices.ContainsFunc(errs, func(e *config.Error) bool {
+		return e.Path == path || strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(e.Path, path+"[")
+	})
 }
 
 func avroDecoder(path string) (*schemas.AvroDecoder, error) {

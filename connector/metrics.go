@@ -1,0 +1,191 @@
+package connector
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the connector's Prometheus metrics. Create them with NewMetrics on a registry of
+// the caller's (no global registry), and pass them in Options. Labels are bounded: pipeline,
+// tenant, reason or class from fixed sets, topic and partition; never an identifier.
+type Metrics struct {
+	consumed      *prometheus.CounterVec
+	filtered      *prometheus.CounterVec
+	skipped       *prometheus.CounterVec
+	deadLettered  *prometheus.CounterVec
+	requests      *prometheus.CounterVec
+	reqDuration   *prometheus.HistogramVec
+	reqVariables  *prometheus.HistogramVec
+	coalesced     *prometheus.CounterVec
+	budgetWait    *prometheus.CounterVec
+	commits       *prometheus.CounterVec
+	commitLatency prometheus.Histogram
+	e2eLatency    *prometheus.HistogramVec
+}
+
+// NewMetrics creates the metrics and registers them, with the gauges read from c at scrape
+// time, on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	const ns = "augment_connector"
+	m := &Metrics{
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_consumed_total",
+			Help: "Records fetched from Kafka."}, []string{"pipeline"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_filtered_total",
+			Help: "Records whose filter expression was false."}, []string{"pipeline"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_skipped_total",
+			Help: "Records that write nothing (delete, tombstone, no identifier, no variables)."}, []string{"pipeline", "reason"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total",
+			Help: "Records written to the dead-letter topic, by error class."}, []string{"pipeline", "class"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total",
+			Help: "Attempts to write to the Data Augmentation API, by status class (2xx, 4xx, 5xx, error)."}, []string{"tenant", "status_class"}),
+		reqDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds",
+			Help: "Duration of one API attempt.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}, []string{"tenant"}),
+		reqVariables: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_variables",
+			Help: "Variables carried by one request.", Buckets: []float64{1, 2, 4, 8, 16, 32, 50}}, []string{"tenant"}),
+		coalesced: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "variables_coalesced_total",
+			Help: "Variable values superseded by a newer value of the same name before being sent."}, []string{"tenant"}),
+		budgetWait: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "budget_wait_seconds_total",
+			Help: "Time spent waiting for the tenant's rate budget."}, []string{"tenant"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "commits_total",
+			Help: "Offset commits, by result (ok, error)."}, []string{"result"}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "commit_duration_seconds",
+			Help: "Duration of one offset commit.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		e2eLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "produce_to_write_seconds",
+			Help:    "Time from a record's timestamp to the successful write that carried it.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300}}, []string{"tenant"}),
+	}
+	reg.MustRegister(m.consumed, m.filtered, m.skipped, m.deadLettered, m.requests, m.reqDuration,
+		m.reqVariables, m.coalesced, m.budgetWait, m.commits, m.commitLatency, m.e2eLatency)
+	return m
+}
+
+// statusClass maps an attempt's status to a bounded label value.
+func statusClass(status int) string {
+	if status == 0 {
+		return "error"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// The methods below accept a nil *Metrics, so the connector runs without metrics in tests.
+
+func (m *Metrics) recordConsumed(pipeline string, n int) {
+	if m != nil {
+		m.consumed.WithLabelValues(pipeline).Add(float64(n))
+	}
+}
+
+func (m *Metrics) recordFiltered(pipeline string) {
+	if m != nil {
+		m.filtered.WithLabelValues(pipeline).Inc()
+	}
+}
+
+func (m *Metrics) recordSkipped(pipeline, reason string) {
+	if m != nil {
+		m.skipped.WithLabelValues(pipeline, reason).Inc()
+	}
+}
+
+func (m *Metrics) recordDeadLettered(pipeline, class string) {
+	if m != nil {
+		m.deadLettered.WithLabelValues(pipeline, class).Inc()
+	}
+}
+
+func (m *Metrics) recordAttempt(tenant string, status int, d time.Duration) {
+	if m != nil {
+		m.requests.WithLabelValues(tenant, statusClass(status)).Inc()
+		m.reqDuration.WithLabelValues(tenant).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) recordRequest(tenant string, vars, superseded int) {
+	if m != nil {
+		m.reqVariables.WithLabelValues(tenant).Observe(float64(vars))
+		if superseded > 0 {
+			m.coalesced.WithLabelValues(tenant).Add(float64(superseded))
+		}
+	}
+}
+
+func (m *Metrics) recordBudgetWait(tenant string, d time.Duration) {
+	if m != nil && d > 0 {
+		m.budgetWait.WithLabelValues(tenant).Add(d.Seconds())
+	}
+}
+
+func (m *Metrics) recordCommit(err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.commits.WithLabelValues(result).Inc()
+	m.commitLatency.Observe(d.Seconds())
+}
+
+func (m *Metrics) recordWritten(tenant string, produced time.Time, now time.Time) {
+	if m != nil && !produced.IsZero() {
+		m.e2eLatency.WithLabelValues(tenant).Observe(now.Sub(produced).Seconds())
+	}
+}
+
+// gaugeCollector reports the connector's state at scrape time: pending work, paused
+// partitions, budget in use and limit per tenant, and consumer lag per partition.
+type gaugeCollector struct {
+	c *Connector
+
+	pendingRecords, pendingBytes, paused, budgetUsed, budgetLimit, lag, blocked *prometheus.Desc
+}
+
+func newGaugeCollector(c *Connector) *gaugeCollector {
+	const ns = "augment_connector"
+	return &gaugeCollector{
+		c:              c,
+		pendingRecords: prometheus.NewDesc(ns+"_pending_records", "Records fetched and not yet done.", nil, nil),
+		pendingBytes:   prometheus.NewDesc(ns+"_pending_bytes", "Bytes of the records fetched and not yet done.", nil, nil),
+		paused:         prometheus.NewDesc(ns+"_fetch_paused", "1 while fetching is paused because pending work reached its bound.", nil, nil),
+		budgetUsed:     prometheus.NewDesc(ns+"_budget_used_requests", "API attempts in the tenant's current rolling minute.", []string{"tenant"}, nil),
+		budgetLimit:    prometheus.NewDesc(ns+"_budget_limit_requests", "This replica's share of the tenant's requests per rolling minute.", []string{"tenant"}, nil),
+		blocked:        prometheus.NewDesc(ns+"_tenant_blocked", "1 while the tenant refuses the action token (401/403).", []string{"tenant"}, nil),
+		lag:            prometheus.NewDesc(ns+"_consumer_lag_records", "High watermark minus committed offset, per assigned partition.", []string{"topic", "partition"}, nil),
+	}
+}
+
+func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{g.pendingRecords, g.pendingBytes, g.paused, g.budgetUsed, g.budgetLimit, g.blocked, g.lag} {
+		ch <- d
+	}
+}
+
+func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	c := g.c
+	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.pendingRecords.Load()))
+	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.pendingBytes.Load()))
+	paused := 0.0
+	if c.paused.Load() {
+		paused = 1
+	}
+	ch <- prometheus.MustNewConstMetric(g.paused, prometheus.GaugeValue, paused)
+	for name, t := range c.tenants {
+		ch <- prometheus.MustNewConstMetric(g.budgetUsed, prometheus.GaugeValue, float64(t.pacer.InUse()), name)
+		ch <- prometheus.MustNewConstMetric(g.budgetLimit, prometheus.GaugeValue, float64(t.pacer.Limit()), name)
+		b := 0.0
+		if t.blockedNow() {
+			b = 1
+		}
+		ch <- prometheus.MustNewConstMetric(g.blocked, prometheus.GaugeValue, b, name)
+	}
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	for topic, ps := range c.parts {
+		for id, w := range ps {
+			ch <- prometheus.MustNewConstMetric(g.lag, prometheus.GaugeValue, float64(w.p.lag()), topic, strconv.Itoa(int(id)))
+		}
+	}
+}
