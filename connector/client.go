@@ -213,3 +213,37 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// GetInteraction reads an interaction's context and variables through the API's GET, for an
+// operator who wants to see what landed. It makes one attempt, outside any pacer: callers
+// should use it sparingly, as it counts against the tenant's budget.
+func GetInteraction(ctx context.Context, o TenantOptions, identifier string) (api.Interaction, error) {
+	o.defaults()
+	c, err := newAPIClient(o)
+	if err != nil {
+		return api.Interaction{}, err
+	}
+	defer c.close()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+api.PathPrefix+url.PathEscape(identifier), nil)
+	if err != nil {
+		return api.Interaction{}, fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("User-Agent", "augment-connector")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return api.Interaction{}, fmt.Errorf("reading interaction: %s", transportMessage(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrBody))
+		return api.Interaction{}, fmt.Errorf("reading interaction: %s", errorMessage(resp.StatusCode, b))
+	}
+	var ia api.Interaction
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ia); err != nil {
+		return api.Interaction{}, fmt.Errorf("decoding interaction: %w", err)
+	}
+	return ia, nil
+}

@@ -48,6 +48,8 @@ commands:
   run --config FILE     consume and write, until SIGTERM
   check --config FILE   validate a config offline; exit 1 when it has problems
   demo [--events N]     run a broker, registry, simulator, producer and the connector in one process
+  get --config FILE [--tenant NAME] IDENTIFIER
+                        read an interaction through the API (privacy values masked)
   sim [flags]           serve the Data Augmentation API simulator (sim --help)
   version               print the version
 `
@@ -58,6 +60,19 @@ func main() {
 
 // errUsage marks an error of the command line: exit code 2.
 var errUsage = errors.New("usage")
+
+// errBadFlags marks flags the flag package refused and has already reported with the
+// command's usage: exit code 2, and nothing more to print.
+var errBadFlags = errors.New("invalid flags")
+
+// parseFlags parses args into fs, marking a refusal as errBadFlags.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return fmt.Errorf("%w: %w", errBadFlags, err)
+	}
+	return err
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -71,9 +86,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		err = cmdRun(ctx, args[1:], stderr)
 	case "check":
-		err = cmdCheck(args[1:], stdout)
+		err = cmdCheck(args[1:], stdout, stderr)
 	case "demo":
 		err = demo.RunCommand(ctx, args[1:], stdout, stderr)
+	case "get":
+		err = cmdGet(ctx, args[1:], stdout, stderr)
 	case "sim":
 		err = sim.RunCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -91,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errBadFlags):
+		return 2
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -158,7 +177,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	path := fs.String("config", "/etc/augment-connector/config.yaml", "config file")
 	logFormat := fs.String("log-format", "", "json or console (overrides logging.format)")
 	metricsListen := fs.String("metrics-listen", "", "address of /metrics, /healthz and /readyz (overrides metrics.listen; default :9090)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	compiled, err := app.Load(*path)
@@ -208,11 +227,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-func cmdCheck(args []string, stdout io.Writer) error {
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file to check")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" {
