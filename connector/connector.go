@@ -88,6 +88,7 @@ type Options struct {
 	MaxVariables      int           // per request, default and at most 50
 	Linger            time.Duration // wait this long for more of a burst before a first send
 	RevokeGrace       time.Duration // how long a revoke waits for requests on the wire; default 5s
+	PingTimeout       time.Duration // how long the start-up check of Kafka may take; default 30s
 
 	Logger *zap.Logger
 	// Metrics, when set, are updated as the connector works (see NewMetrics and Collector).
@@ -174,6 +175,9 @@ func New(opts Options) (*Connector, error) {
 	}
 	if opts.MaxPendingBytes <= 0 {
 		opts.MaxPendingBytes = 64 << 20
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = 30 * time.Second
 	}
 	if opts.RevokeGrace <= 0 {
 		opts.RevokeGrace = 5 * time.Second
@@ -292,7 +296,7 @@ func (c *Connector) Run(ctx context.Context) error {
 			client.Close()
 		}
 	}()
-	pingCtx, cancelPing := context.WithTimeout(ctx, 30*time.Second)
+	pingCtx, cancelPing := context.WithTimeout(ctx, c.opts.PingTimeout)
 	err = client.Ping(pingCtx)
 	cancelPing()
 	if err != nil {

@@ -252,6 +252,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		MaxPendingBytes:        int64(cfg.Connector.MaxPendingBytes),
 		MaxVariables:           cfg.Connector.MaxVariablesPerRequest,
 		Linger:                 cfg.Connector.Linger,
+		PingTimeout:            2 * cfg.Kafka.DialTimeout,
 		Logger:                 log,
 	}
 	for name, t := range cfg.Tenants {
