@@ -46,7 +46,9 @@ const usage = `usage: augment-connector <command> [flags]
 
 commands:
   run --config FILE     consume and write, until SIGTERM
-  check --config FILE   validate a config offline; exit 1 when it has problems
+  check --config FILE [--sample FILE]
+                        validate a config offline, and show what sample records would send;
+                        exit 1 when there are problems
   demo [--events N]     run a broker, registry, simulator, producer and the connector in one process
   get --config FILE [--tenant NAME] IDENTIFIER
                         read an interaction through the API (privacy values masked)
@@ -231,6 +233,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file to check")
+	sample := fs.String("sample", "", "NDJSON file of records to run through the pipelines offline, printing the requests each would produce or its dead-letter reason")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -243,6 +246,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := compiled.Config
 	fmt.Fprintf(stdout, "%s: ok (%d pipelines, %d tenants)\n", *path, len(cfg.Pipelines), len(cfg.Tenants))
+	if *sample == "" {
+		return nil
+	}
+	problems, err := compiled.CheckSamples(context.Background(), *sample, stdout)
+	if err != nil {
+		return err
+	}
+	if problems > 0 {
+		return fmt.Errorf("%s: %d records would be dead-lettered", *sample, problems)
+	}
 	return nil
 }
 

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckSampleShipped runs the shipped samples through config.example.yaml and checks the
+// exact requests printed, with the privacy value masked.
+func TestCheckSampleShipped(t *testing.T) {
+	t.Setenv("ACME_TOKEN", "sample-token-value")
+	var out, errb bytes.Buffer
+	code := run([]string{"check", "--config", "../../config.example.yaml", "--sample", "../../samples/customers.ndjson"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"samples/customers.ndjson:3: pipeline=customers tenant=main\n  POST /api/v1/interaction/data/int-18f3a2c4b1d-AB12CD\n" +
+			`  {"variables":[{"name":"_customerTier","value":"VIP","ivr":true,"display":true,"displayName":"Customer Tier","dataType":"text"},{"name":"_accountBalance","value":"1250.75","ivr":true,"display":true,"displayName":"VIP balance","dataType":"currency"},{"name":"_accountPin","value":"******","privacy":true}]}`,
+		"POST /api/v1/interaction/data/a84b4c76e66710@pc33.example.com\n",
+		`"displayName":"Balance"`,
+		"samples/customers.ndjson:5: pipeline=customers filtered (filtered)",
+		"samples/customers.ndjson:6: pipeline=customers skipped (delete)",
+		"samples/customers.ndjson:7: pipeline=customers skipped (no identifier)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks:\n%s\n--- got:\n%s", want, got)
+		}
+	}
+	for _, secret := range []string{"4321", "1111", "sample-token-value"} {
+		if strings.Contains(got+errb.String(), secret) {
+			t.Errorf("output shows %q", secret)
+		}
+	}
+}
+
+// TestCheckSampleDeadLetters: records that cannot succeed are reported with their reason and
+// make check exit 1.
+func TestCheckSampleDeadLetters(t *testing.T) {
+	t.Setenv("ACME_TOKEN", "sample-token-value")
+	long := strings.Repeat("x", 1001)
+	b64 := base64.StdEncoding.EncodeToString([]byte(`{"op":"u","after":{"interaction_id":"int-1","tier":"` + long + `"}}`))
+	lines := strings.Join([]string{
+		`{"topic":"dbserver1.crm.customers","valueBase64":"` + b64 + `"}`,
+		`{"topic":"nobody.reads.this","value":{}}`,
+		`{"topic":"dbserver1.crm.customers","valueBase64":"%%%"}`,
+		`{"topic":"dbserver1.crm.customers","value":{"op":"u","after":{"interaction_id":"int-2","tier":"Gold","balance":"1","pin":"9"}}}`,
+	}, "\n")
+	path := filepath.Join(t.TempDir(), "bad.ndjson")
+	if err := os.WriteFile(path, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", "../../config.example.yaml", "--sample", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"bad.ndjson:1: dead letter: pipeline=customers class=transform: ",
+		"must be at most 1000 characters",
+		`bad.ndjson:2: dead letter: class=sample: no pipeline reads topic "nobody.reads.this"`,
+		"bad.ndjson:3: dead letter: pipeline=customers class=decode: valueBase64: ",
+		"bad.ndjson:4: pipeline=customers tenant=main",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q\n--- got:\n%s", want, got)
+		}
+	}
+	if !strings.Contains(errb.String(), "3 records would be dead-lettered") {
+		t.Errorf("stderr = %q", errb.String())
+	}
+	if strings.Contains(got, long) {
+		t.Error("the over-long value was printed")
+	}
+}
