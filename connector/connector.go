@@ -376,6 +376,16 @@ func (c *Connector) Run(ctx context.Context) error {
 const maxPoll = 10_000
 
 func (c *Connector) pollLoop(ctx context.Context) error {
+	// A fatal error ends a poll that is waiting for records.
+	pollCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.fatal:
+			cancel()
+		case <-pollCtx.Done():
+		}
+	}()
 	paused := false
 	for {
 		c.lastLoop.Store(time.Now().UnixNano())
@@ -392,13 +402,18 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			paused = false
 			c.paused.Store(false)
 		}
-		fetches := c.client.PollRecords(ctx, maxPoll)
+		fetches := c.client.PollRecords(pollCtx, maxPoll)
 		if fetches.IsClientClosed() {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if pollCtx.Err() != nil {
 			c.client.AllowRebalance()
-			return nil
+			select {
+			case <-c.fatal:
+				return c.fatalErr
+			default:
+				return nil
+			}
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
