@@ -133,6 +133,7 @@ type Connector struct {
 	// Health: set as the connector starts, runs and stops.
 	connected    atomic.Bool
 	assignedOnce atomic.Bool
+	groupClient  atomic.Pointer[kgo.Client] // for Health, which runs on other goroutines
 	stopping     atomic.Bool
 	lastLoop     atomic.Int64 // unix nanos of the poll loop's last turn
 
@@ -290,6 +291,7 @@ func (c *Connector) Run(ctx context.Context) error {
 		return fmt.Errorf("creating kafka client: %w", err)
 	}
 	c.client = client
+	c.groupClient.Store(client)
 	closed := false
 	defer func() {
 		if !closed {
@@ -375,6 +377,9 @@ func (c *Connector) Run(ctx context.Context) error {
 // timeout.
 const maxPoll = 10_000
 
+// pollTurn bounds one wait for records, so the poll loop's liveness shows when idle.
+const pollTurn = 10 * time.Second
+
 func (c *Connector) pollLoop(ctx context.Context) error {
 	// A fatal error ends a poll that is waiting for records.
 	pollCtx, cancel := context.WithCancel(ctx)
@@ -402,7 +407,10 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			paused = false
 			c.paused.Store(false)
 		}
-		fetches := c.client.PollRecords(pollCtx, maxPoll)
+		// A bounded poll keeps the loop turning (and /healthz honest) on an idle replica.
+		turnCtx, endTurn := context.WithTimeout(pollCtx, pollTurn)
+		fetches := c.client.PollRecords(turnCtx, maxPoll)
+		endTurn()
 		if fetches.IsClientClosed() {
 			return nil
 		}
@@ -416,7 +424,7 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			}
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
 			c.log.Warn("fetch error", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
@@ -928,17 +936,29 @@ func (c *Connector) markCommitted(topic string, id int32, off int64) {
 // lag per assigned partition.
 func (c *Connector) Collector() prometheus.Collector { return newGaugeCollector(c) }
 
+// joined reports whether the member completed a join of its group. A replica beyond the
+// partition count is in the group with nothing assigned: it is ready, on standby.
+func (c *Connector) joined() bool {
+	cl := c.groupClient.Load()
+	if cl == nil {
+		return false
+	}
+	_, gen := cl.GroupMetadata()
+	return gen > 0
+}
+
 // Health says whether the connector is alive (its poll loop turned within the last minute, or
-// it has not started yet) and ready (connected to Kafka, partitions assigned, no tenant
-// refusing its token, not shutting down), with the reasons when it is not ready.
+// it has not started yet) and ready (connected to Kafka, partitions assigned or the group
+// joined, no tenant refusing its token, not shutting down), with the reasons when it is not
+// ready.
 func (c *Connector) Health() (alive, ready bool, why []string) {
 	last := c.lastLoop.Load()
 	alive = last == 0 || time.Since(time.Unix(0, last)) < time.Minute
 	if !c.connected.Load() {
 		why = append(why, "not connected to Kafka yet")
 	}
-	if !c.assignedOnce.Load() {
-		why = append(why, "no partitions assigned yet")
+	if !c.assignedOnce.Load() && !c.joined() {
+		why = append(why, "not in the consumer group yet (no partitions assigned, no generation)")
 	}
 	if c.stopping.Load() {
 		why = append(why, "shutting down")
