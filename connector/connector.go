@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,12 @@ type Options struct {
 	// DeadLetterOmitValue leaves the original value out of dead letters (key, headers and the
 	// reason headers are kept), for teams that may not copy record bodies to another topic.
 	DeadLetterOmitValue bool
+	// ReplayFrom, when set, makes the connector consume this dead-letter topic instead of the
+	// pipelines' topics: each record goes through the pipeline of its augment.source.topic
+	// header, as if read from there (after the config or the data was fixed). Progress is
+	// committed under Group like any run; records failing again go to DeadLetterTopic, which
+	// must then be another topic.
+	ReplayFrom string
 	// IsTransientDecodeError tells a decode error that a retry can fix (the schema registry is
 	// unreachable) from one it cannot; nil treats every decode error as permanent.
 	IsTransientDecodeError func(error) bool
@@ -116,7 +123,8 @@ type Connector struct {
 	opts    Options
 	log     *zap.Logger
 	byTopic map[string]*Pipeline
-	topics  []string
+	topics  []string // consumed: the pipelines' topics, or the replayed dead-letter topic
+	replay  bool
 	tenants map[string]*tenant
 	client  *kgo.Client
 
@@ -219,6 +227,13 @@ func New(opts Options) (*Connector, error) {
 			c.byTopic[t] = pl
 			c.topics = append(c.topics, t)
 		}
+	}
+	if opts.ReplayFrom != "" {
+		if opts.ReplayFrom == opts.DeadLetterTopic {
+			return nil, fmt.Errorf("replaying %q: records failing again need another dead-letter topic", opts.ReplayFrom)
+		}
+		c.replay = true
+		c.topics = []string{opts.ReplayFrom}
 	}
 	for name, to := range opts.Tenants {
 		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
@@ -484,7 +499,7 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		c.pendingRecords.Add(int64(len(batch)))
 		c.pendingBytes.Add(bytes)
 		c.stats.consumed.Add(int64(len(batch)))
-		c.metrics.recordConsumed(c.byTopic[ftp.Topic].Name, len(batch))
+		c.metrics.recordConsumed(c.consumedLabel(ftp.Topic), len(batch))
 		w.p.queue.push(batch)
 	})
 }
@@ -534,8 +549,8 @@ func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 // tenant's partitions, so replicas in one group together stay within the tenant's limit.
 // The caller holds partsMu.
 func (c *Connector) updateSharesLocked(ctx context.Context, cl *kgo.Client) {
-	if ctx.Err() != nil {
-		return // the client is closing
+	if ctx.Err() != nil || c.replay {
+		return // the client is closing; a replay keeps the whole budget of its config
 	}
 	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -643,18 +658,62 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 	c.partsMu.Unlock()
 }
 
-// work decodes and transforms a partition's records in order.
-func (c *Connector) work(ctx context.Context, p *partition) {
-	pl := c.byTopic[p.topic]
-	var ap applier = pl.Transform
-	if rm, ok := pl.Transform.(runnerMaker); ok {
-		ap = rm.NewRunner()
+// consumedLabel is the pipeline label of records consumed from topic.
+func (c *Connector) consumedLabel(topic string) string {
+	if c.replay {
+		return "replay"
 	}
+	return c.byTopic[topic].Name
+}
+
+// source returns where a record comes from as pipelines see it: its own topic, partition and
+// offset, or, when replaying a dead letter, those its augment.source.* headers name.
+func (c *Connector) source(r *rec) (topic string, partition int32, offset int64) {
+	topic, partition, offset = r.kr.Topic, r.kr.Partition, r.kr.Offset
+	if !c.replay {
+		return topic, partition, offset
+	}
+	topic = ""
+	for _, h := range r.kr.Headers {
+		switch h.Key {
+		case HeaderTopic:
+			topic = string(h.Value)
+		case HeaderPartition:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
+				partition = int32(n)
+			}
+		case HeaderOffset:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				offset = n
+			}
+		}
+	}
+	return topic, partition, offset
+}
+
+// work decodes and transforms a partition's records in order, each with a runner of its
+// pipeline that belongs to this worker.
+func (c *Connector) work(ctx context.Context, p *partition) {
+	appliers := make(map[*Pipeline]applier, 1)
 	for {
 		rs, closed := p.queue.take()
 		for _, r := range rs {
 			if ctx.Err() != nil {
 				return
+			}
+			src, _, _ := c.source(r)
+			pl := c.byTopic[src]
+			if pl == nil {
+				c.deadLetterRecord(ctx, r, "", "replay", fmt.Sprintf("no pipeline reads the source topic %q", src))
+				continue
+			}
+			ap := appliers[pl]
+			if ap == nil {
+				ap = pl.Transform
+				if rm, ok := pl.Transform.(runnerMaker); ok {
+					ap = rm.NewRunner()
+				}
+				appliers[pl] = ap
 			}
 			c.process(ctx, pl, ap, r)
 		}
@@ -706,10 +765,11 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 			}
 		}
 	}
+	topic, partition, offset := c.source(r)
 	tr := transform.Record{
-		Topic:     r.kr.Topic,
-		Partition: r.kr.Partition,
-		Offset:    r.kr.Offset,
+		Topic:     topic,
+		Partition: partition,
+		Offset:    offset,
 		Timestamp: r.kr.Timestamp,
 		Key:       string(r.kr.Key),
 		Value:     value,
@@ -717,7 +777,9 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 	if len(r.kr.Headers) > 0 {
 		tr.Headers = make(map[string]string, len(r.kr.Headers))
 		for _, h := range r.kr.Headers {
-			tr.Headers[h.Key] = string(h.Value)
+			if !strings.HasPrefix(h.Key, headerPrefix) {
+				tr.Headers[h.Key] = string(h.Value)
+			}
 		}
 	}
 	res, err := ap.Apply(&tr)
@@ -773,6 +835,9 @@ func (c *Connector) deadLetterRecord(ctx context.Context, r *rec, pipeline, clas
 	c.recordDone(r)
 }
 
+// headerPrefix starts every header the connector adds to a dead letter.
+const headerPrefix = "augment."
+
 // Dead-letter headers, added to the record's own.
 const (
 	HeaderTopic     = "augment.source.topic"
@@ -805,10 +870,17 @@ func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg
 	if c.opts.DeadLetterOmitValue {
 		dl.Value = nil
 	}
-	dl.Headers = append(append(dl.Headers, r.kr.Headers...),
-		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.kr.Topic)},
-		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(r.kr.Partition)))},
-		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(r.kr.Offset, 10))},
+	// A replayed dead letter keeps naming its original source; earlier reasons are replaced.
+	for _, h := range r.kr.Headers {
+		if !strings.HasPrefix(h.Key, headerPrefix) {
+			dl.Headers = append(dl.Headers, h)
+		}
+	}
+	srcTopic, srcPartition, srcOffset := c.source(r)
+	dl.Headers = append(dl.Headers,
+		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(srcTopic)},
+		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(srcPartition)))},
+		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(srcOffset, 10))},
 		kgo.RecordHeader{Key: HeaderPipeline, Value: []byte(pipeline)},
 		kgo.RecordHeader{Key: HeaderClass, Value: []byte(class)},
 		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},

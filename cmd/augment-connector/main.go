@@ -50,6 +50,8 @@ commands:
                         validate a config offline, and show what sample records would send;
                         exit 1 when there are problems
   demo [--events N]     run a broker, registry, simulator, producer and the connector in one process
+  replay --config FILE [--from DLQ_TOPIC]
+                        re-process dead-lettered records through their pipelines, then exit
   get --config FILE [--tenant NAME] IDENTIFIER
                         read an interaction through the API (privacy values masked)
   sim [flags]           serve the Data Augmentation API simulator (sim --help)
@@ -91,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCheck(args[1:], stdout, stderr)
 	case "demo":
 		err = demo.RunCommand(ctx, args[1:], stdout, stderr)
+	case "replay":
+		err = cmdReplay(ctx, args[1:], stdout, stderr)
 	case "get":
 		err = cmdGet(ctx, args[1:], stdout, stderr)
 	case "sim":
