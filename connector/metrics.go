@@ -149,7 +149,7 @@ func newGaugeCollector(c *Connector) *gaugeCollector {
 		c:              c,
 		pendingRecords: prometheus.NewDesc(ns+"_pending_records", "Records fetched and not yet done.", nil, nil),
 		pendingBytes:   prometheus.NewDesc(ns+"_pending_bytes", "Bytes of the records fetched and not yet done.", nil, nil),
-		paused:         prometheus.NewDesc(ns+"_fetch_paused", "1 while fetching is paused because pending work reached its bound.", nil, nil),
+		paused:         prometheus.NewDesc(ns+"_partitions_paused", "Assigned partitions whose fetching is paused because pending work reached its bound.", nil, nil),
 		budgetUsed:     prometheus.NewDesc(ns+"_budget_used_requests", "API attempts in the tenant's current rolling minute.", []string{"tenant"}, nil),
 		budgetLimit:    prometheus.NewDesc(ns+"_budget_limit_requests", "This replica's share of the tenant's requests per rolling minute.", []string{"tenant"}, nil),
 		blocked:        prometheus.NewDesc(ns+"_tenant_blocked", "1 while the tenant refuses the action token (401/403).", []string{"tenant"}, nil),
@@ -167,9 +167,15 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	c := g.c
 	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.pendingRecords.Load()))
 	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.pendingBytes.Load()))
+	c.partsMu.Lock()
+	assigned := 0
+	for _, ps := range c.parts {
+		assigned += len(ps)
+	}
+	c.partsMu.Unlock()
 	paused := 0.0
 	if c.paused.Load() {
-		paused = 1
+		paused = float64(assigned) // fetching pauses for every assigned partition at once
 	}
 	ch <- prometheus.MustNewConstMetric(g.paused, prometheus.GaugeValue, paused)
 	for name, t := range c.tenants {

@@ -3,6 +3,9 @@ package connector_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/kafkatest"
+	"github.com/augment-connector/augment-connector/internal/ops"
 	"github.com/augment-connector/augment-connector/internal/sim"
 	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
@@ -74,6 +78,22 @@ func TestMetricsDuringRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg.MustRegister(c.Collector())
+	// The endpoints as `run` serves them, scraped over HTTP below.
+	ep := httptest.NewServer(ops.Handler(reg, c.Health))
+	defer ep.Close()
+	scrape := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(ep.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := scrape("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not connected") {
+		t.Fatalf("/readyz before Run = %d %s, want 503 naming the missing connection", code, body)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() { runErr <- c.Run(ctx) }()
@@ -138,6 +158,28 @@ func TestMetricsDuringRun(t *testing.T) {
 	} {
 		if got, found := gathered(t, reg, tc.name, tc.labels); !found || got != tc.want {
 			t.Errorf("%s%v = %v (found %v), want %v", tc.name, tc.labels, got, found, tc.want)
+		}
+	}
+	if code, body := scrape("/readyz"); code != 200 {
+		t.Errorf("/readyz while running = %d %s, want 200", code, body)
+	}
+	if code, _ := scrape("/healthz"); code != 200 {
+		t.Errorf("/healthz while running = %d, want 200", code)
+	}
+	code, body := scrape("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("augment_connector_records_consumed_total{pipeline=\"p\"} %d\n", n),
+		fmt.Sprintf("augment_connector_records_filtered_total{pipeline=\"p\"} %d\n", filtered),
+		fmt.Sprintf("augment_connector_consumer_lag_records{partition=\"0\",topic=%q} 0\n", topic),
+		"augment_connector_partitions_paused 0\n",
+		`augment_connector_commits_total{result="ok"}`,
+		`augment_connector_produce_to_write_seconds_count{tenant="main"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 	var text strings.Builder
