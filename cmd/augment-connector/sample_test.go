@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/augment-connector/augment-connector/internal/workload"
 )
 
 // TestCheckSampleShipped runs the shipped samples through config.example.yaml and checks the
@@ -76,5 +78,48 @@ func TestCheckSampleDeadLetters(t *testing.T) {
 	}
 	if strings.Contains(got, long) {
 		t.Error("the over-long value was printed")
+	}
+}
+
+// TestCheckSampleAvro feeds check a base64 Avro record (the workload's flat customer, both
+// bare and Confluent-framed) with its .avsc, and checks the decoded values reach the request.
+func TestCheckSampleAvro(t *testing.T) {
+	t.Setenv("ACME_TOKEN", "sample-token-value")
+	opts := workload.DefaultOptions()
+	opts.Flat = true
+	opts.Framing = workload.FramingAvro
+	opts.Interactions = 5
+	opts.Customers = 5
+	gen, err := workload.NewGenerator(7, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev workload.Event
+	for ev.Identifier == "" {
+		ev = gen.Next()
+	}
+	schema, err := filepath.Abs("../../schemas/avro/customer-flat.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	framed := append([]byte{0, 0, 0, 0, 7}, ev.Value...)
+	var lines []string
+	for _, b := range [][]byte{ev.Value, framed} {
+		lines = append(lines, `{"topic":"dbserver1.crm.customers","valueBase64":"`+base64.StdEncoding.EncodeToString(b)+`","schema":"`+schema+`"}`)
+	}
+	path := filepath.Join(t.TempDir(), "avro.ndjson")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", "../../config.example.yaml", "--sample", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	wantPath := "POST /api/v1/interaction/data/" + strings.ReplaceAll(ev.Identifier, "/", "%2F")
+	if got := strings.Count(out.String(), wantPath); got != 2 {
+		t.Errorf("%q appears %d times, want 2 (bare and framed):\n%s", wantPath, got, out.String())
+	}
+	if tier := ev.Vars["_customerTier"]; tier == "" || !strings.Contains(out.String(), `"name":"_customerTier","value":"`+tier+`"`) {
+		t.Errorf("the decoded tier %q is not in the request:\n%s", tier, out.String())
 	}
 }
