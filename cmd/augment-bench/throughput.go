@@ -13,7 +13,21 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 )
+
+// writeHeapProfile writes the in-use heap profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 var (
 	firstNames = []string{"Maria", "John", "Aiko", "Liam", "Fatima", "Noah", "Olga", "Mateo", "Chen", "Amara"}
@@ -46,12 +60,14 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 	nIDs := fs.Int("ids", 10_000, "distinct interaction ids the records are drawn from")
 	distinct := fs.Bool("distinct", false, "every record its own interaction id: nothing coalesces")
 	concurrency := fs.Int("concurrency", 32, "the tenant's requests in flight")
-	rpm := fs.Int("requests-per-minute", 1_000_000, "the tenant's budget in the connector, high enough never to bind (the simulator's limit is off); the pacer keeps a ring of this many send times, so 100,000,000 would put 2.4 GB on the heap")
+	rpm := fs.Int("requests-per-minute", 300_000, "the tenant's budget in the connector, high enough never to bind (the simulator's limit is off); the pacer keeps a ring of this many send times, so 100,000,000 would put 2.4 GB on the heap")
 	commitEvery := fs.Duration("commit-interval", 200*time.Millisecond, "the connector's commit interval (production default 1s); the run ends at the first commit after the last write")
 	maxPending := fs.Int("max-pending", 0, "the connector's maxPendingRecords (0: its default, 100,000)")
 	seed := fs.Uint64("seed", 1, "seed of the record generator")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the connector phase to this file (goroutines labelled part=kafka|sim|connector)")
+	memprofile := fs.String("memprofile", "", "write a heap profile (in use) to this file, --memprofile-at after the connector starts")
+	memprofileAt := fs.Duration("memprofile-at", time.Second, "when to write --memprofile")
 	level := fs.String("log-level", "warn", "connector log level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,6 +142,14 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 		commitInterval: *commitEvery, maxPending: *maxPending})
 	if err != nil {
 		return err
+	}
+	if *memprofile != "" {
+		t := time.AfterFunc(*memprofileAt, func() {
+			if err := writeHeapProfile(*memprofile); err != nil {
+				log.Warn("writing the heap profile", zap.Error(err))
+			}
+		})
+		defer t.Stop()
 	}
 	doneAt, waitErr := env.waitCommitted(ctx, rc, int64(*events), *timeout)
 	elapsed := time.Since(start)

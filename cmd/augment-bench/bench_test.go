@@ -1,0 +1,85 @@
+package main
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/augment-connector/augment-connector/internal/api"
+)
+
+// BenchmarkAppendRequest measures encoding one request body as the connector does
+// (api.AppendRequest into a reused buffer): 4 variables, as the bench pipeline sends, and 50,
+// the most a request may carry.
+func BenchmarkAppendRequest(b *testing.B) {
+	for _, n := range []int{4, 50} {
+		b.Run("vars="+strconv.Itoa(n), func(b *testing.B) {
+			vars := make([]api.Variable, n)
+			for i := range vars {
+				vars[i] = api.Variable{Name: "_var" + strconv.Itoa(i), Value: "Billing inquiry #" + strconv.Itoa(i),
+					IVR: true, Display: true, DisplayName: "Variable " + strconv.Itoa(i), DataType: "text"}
+			}
+			buf := make([]byte, 0, 64+n*96)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = api.AppendRequest(buf[:0], vars, false)
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		perMinute, minutes      int
+		countFactor, timeFactor float64
+		wantInteractions        int
+	}{
+		{"under at 100", 40, 3, 1, 1, 120},
+		{"over, count-scaled to 1000", 500, 1, 10, 1, 5000},
+		{"under, time-scaled to 1000", 40, 2, 1, 0.1, 80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plans := schedule(rand.New(rand.NewPCG(1, 2)), tc.perMinute, tc.minutes, tc.countFactor, tc.timeFactor)
+			if len(plans) != tc.wantInteractions {
+				t.Fatalf("got %d interactions, want %d", len(plans), tc.wantInteractions)
+			}
+			end := time.Duration(float64(time.Duration(tc.minutes)*time.Minute) * tc.timeFactor)
+			burst := time.Duration(float64(10*time.Second) * tc.timeFactor)
+			seen := map[string]bool{}
+			for _, p := range plans {
+				if n := len(p.events) - 1; n < 2 || n > 5 {
+					t.Fatalf("%s: burst of %d events, want 2-5", p.id, n)
+				}
+				first := p.events[0].at
+				if first < 0 || first >= end {
+					t.Fatalf("%s starts at %s, outside [0, %s)", p.id, first, end)
+				}
+				for i, ev := range p.events {
+					if i > 0 && (ev.at < p.events[i-1].at || ev.at > first+burst) {
+						t.Fatalf("%s: event %d at %s, want in order and within %s of %s", p.id, i, ev.at, burst, first)
+					}
+					bal := wantVars(ev.r)["_accountBalance"]
+					if seen[bal] {
+						t.Fatalf("balance %s used twice: events must carry distinct values", bal)
+					}
+					seen[bal] = true
+				}
+			}
+		})
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	d := durations{1 * time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}
+	for _, tc := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 2}, {0.99, 4}, {1, 4}, {0, 1}} {
+		if got := d.q(tc.q); got != tc.want {
+			t.Errorf("q(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}
