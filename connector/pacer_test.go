@@ -15,22 +15,32 @@ type fakeClock struct{ t time.Time }
 func (f *fakeClock) now() time.Time          { return f.t }
 func (f *fakeClock) advance(d time.Duration) { f.t = f.t.Add(d) }
 
+// acquire reserves an attempt at the clock's time and finishes it at once, as an attempt
+// answered instantly; it returns tryAcquire's wait.
+func acquire(p *pacer, clk *fakeClock) time.Duration {
+	w := p.tryAcquire(clk.now())
+	if w == 0 {
+		p.finish(true, clk.now())
+	}
+	return w
+}
+
 func TestPacerAllowsLimitPerRollingWindow(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	p := newPacer(100, clk.now)
 	for i := 0; i < 100; i++ {
-		if w := p.tryAcquire(clk.now()); w != 0 {
+		if w := acquire(p, clk); w != 0 {
 			t.Fatalf("attempt %d refused (wait %v) within budget", i+1, w)
 		}
 		clk.advance(100 * time.Millisecond)
 	}
 	// 10 s after the first attempt: the 101st must wait until the first leaves the window.
-	w := p.tryAcquire(clk.now())
+	w := acquire(p, clk)
 	if want := 50 * time.Second; w != want {
 		t.Fatalf("101st attempt: wait %v, want %v", w, want)
 	}
 	clk.advance(w)
-	if w := p.tryAcquire(clk.now()); w != 0 {
+	if w := acquire(p, clk); w != 0 {
 		t.Fatalf("after the oldest left the window: wait %v, want 0", w)
 	}
 	if got := p.InUse(); got != 100 {
@@ -49,7 +59,7 @@ func TestPacerNeverExceedsLimitInAnyWindow(t *testing.T) {
 		p := newPacer(limit, clk.now)
 		var granted []time.Time
 		for i := 0; i < 5000; i++ {
-			if p.tryAcquire(clk.now()) == 0 {
+			if acquire(p, clk) == 0 {
 				granted = append(granted, clk.now())
 			}
 			// Bursts and gaps: mostly tiny steps, sometimes long pauses.
@@ -96,11 +106,11 @@ func TestPacerShareAndThrottle(t *testing.T) {
 	if got := p.Limit(); got != 25 {
 		t.Fatalf("limit after two 429s = %d, want 25", got)
 	}
-	if w := p.tryAcquire(clk.now()); w != 7*time.Second {
+	if w := acquire(p, clk); w != 7*time.Second {
 		t.Fatalf("wait right after Retry-After 7s = %v, want 7s", w)
 	}
 	clk.advance(7 * time.Second)
-	if w := p.tryAcquire(clk.now()); w != 0 {
+	if w := acquire(p, clk); w != 0 {
 		t.Fatalf("after Retry-After passed: wait %v", w)
 	}
 	clk.advance(throttleCooldown)
@@ -118,10 +128,12 @@ func TestPacerWaitBlocksUntilSlotAndHonoursContext(t *testing.T) {
 			if err := p.Wait(ctx); err != nil {
 				t.Fatal(err)
 			}
+			p.finish(true, time.Now())
 		}
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
+		p.finish(true, time.Now())
 		if got := time.Since(start); got != pacerWindow {
 			t.Fatalf("third attempt of a 2/min budget waited %v, want %v", got, pacerWindow)
 		}
@@ -129,6 +141,7 @@ func TestPacerWaitBlocksUntilSlotAndHonoursContext(t *testing.T) {
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
+		p.finish(true, time.Now())
 		if got := time.Since(start); got != pacerWindow {
 			t.Fatalf("fourth attempt waited until %v, want %v", got, pacerWindow)
 		}
@@ -162,4 +175,57 @@ func TestParseRetryAfter(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestPacerCountsFromFinish: an attempt occupies its slot from its reservation until a window
+// after it finished, so a slow attempt cannot let the next one arrive at the API less than a
+// window after it did (the API counts a request when it arrives, between the two).
+func TestPacerCountsFromFinish(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(2, clk.now)
+	if w := p.tryAcquire(clk.now()); w != 0 {
+		t.Fatalf("first reservation refused: %v", w)
+	}
+	if w := p.tryAcquire(clk.now()); w != 0 {
+		t.Fatalf("second reservation refused: %v", w)
+	}
+	if w := p.tryAcquire(clk.now()); w != waitForFinish {
+		t.Fatalf("with both slots on the wire: wait %v, want waitForFinish", w)
+	}
+	clk.advance(3 * time.Second) // the first attempt takes 3 s
+	p.finish(true, clk.now())
+	p.finish(false, clk.now()) // the second was never sent: its slot frees at once
+	if w := acquire(p, clk); w != 0 {
+		t.Fatalf("after an unsent reservation was released: wait %v", w)
+	}
+	clk.advance(57 * time.Second) // a window after the first was reserved, not after it finished
+	if w := p.tryAcquire(clk.now()); w != 3*time.Second {
+		t.Fatalf("a window after the slow attempt's reservation: wait %v, want 3s more", w)
+	}
+	if got := p.InUse(); got != 2 {
+		t.Fatalf("InUse = %d, want 2", got)
+	}
+}
+
+// TestPacerWaitWakesOnFinish: a waiter blocked because every slot is on the wire wakes when one
+// finishes unsent.
+func TestPacerWaitWakesOnFinish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(1, time.Now)
+		if err := p.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() { got <- p.Wait(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-got:
+			t.Fatalf("Wait returned %v while the only slot was on the wire", err)
+		default:
+		}
+		p.finish(false, time.Now())
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	})
 }

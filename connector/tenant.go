@@ -196,7 +196,8 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
 		req := t.build()
 		if req == nil {
-			continue // revoked or drained while waiting; the reserved slot goes unused
+			t.pacer.finish(false, t.now()) // revoked or drained while waiting
+			continue
 		}
 		rctx, cancel := context.WithCancel(sendCtx)
 		req.cancel = cancel
@@ -314,6 +315,9 @@ func (t *tenant) send(ctx context.Context, req *request) {
 		}
 		sent := time.Now()
 		res := t.client.post(ctx, req.id.id, req.body)
+		// The attempt left the window's reservation for its log: it counts from now on, a
+		// time never earlier than the API's arrival time (see pacer).
+		t.pacer.finish(true, t.now())
 		t.metrics.recordAttempt(t.name, res.status, time.Since(sent))
 		if ctx.Err() != nil {
 			t.finish(req, false)
