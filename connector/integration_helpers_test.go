@@ -350,28 +350,11 @@ func plainCluster(t *testing.T) *cluster {
 	return newCluster(t, kgo.SeedBrokers(kafkatest.Brokers(t)...))
 }
 
-// retry calls fn until it succeeds, fails for a reason Kafka does not call retriable, or the
-// timeout passes. A fresh broker answers the first group requests with
-// COORDINATOR_NOT_AVAILABLE.
-func retry(ctx context.Context, fn func() error) error {
-	for {
-		err := fn()
-		if err == nil || !kerr.IsRetriable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("retrying until the deadline: %w", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 func (c *cluster) createTopic(topic string, partitions int32) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	err := retry(ctx, func() error {
+	err := kafkatest.Retry(ctx, func() error {
 		resp, err := c.adm.CreateTopic(ctx, partitions, -1, nil, topic)
 		if err != nil {
 			return err
@@ -402,7 +385,7 @@ func (c *cluster) committedErr(group, topic string) (map[int32]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	var resps kadm.OffsetResponses
-	err := retry(ctx, func() error {
+	err := kafkatest.Retry(ctx, func() error {
 		var err error
 		if resps, err = c.adm.FetchOffsetsForTopics(ctx, group, topic); err != nil {
 			return err
@@ -440,7 +423,7 @@ func (c *cluster) end(topic string) map[int32]int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	var offs kadm.ListedOffsets
-	err := retry(ctx, func() error {
+	err := kafkatest.Retry(ctx, func() error {
 		var err error
 		if offs, err = c.adm.ListEndOffsets(ctx, topic); err != nil {
 			return err

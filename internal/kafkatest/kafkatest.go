@@ -160,7 +160,7 @@ func CreateTopic(t testing.TB, seeds []string, topic string, partitions int32) {
 	adm := kadm.NewClient(Client(t, seeds))
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	err := retry(ctx, func() error {
+	err := Retry(ctx, func() error {
 		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
 		if err != nil {
 			return err
@@ -192,7 +192,7 @@ func CommittedOffsets(t testing.TB, seeds []string, group, topic string) map[int
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	var resps kadm.OffsetResponses
-	err := retry(ctx, func() error {
+	err := Retry(ctx, func() error {
 		var err error
 		if resps, err = adm.FetchOffsetsForTopics(ctx, group, topic); err != nil {
 			return err
@@ -224,7 +224,7 @@ func EndOffsets(t testing.TB, seeds []string, topic string) map[int32]int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	var offs kadm.ListedOffsets
-	err := retry(ctx, func() error {
+	err := Retry(ctx, func() error {
 		var err error
 		if offs, err = adm.ListEndOffsets(ctx, topic); err != nil {
 			return err
@@ -241,10 +241,10 @@ func EndOffsets(t testing.TB, seeds []string, topic string) map[int32]int64 {
 	return out
 }
 
-// retry calls fn until it returns nil or an error Kafka does not call retriable, or ctx ends.
+// Retry calls fn until it returns nil or an error Kafka does not call retriable, or ctx ends.
 // A fresh real broker answers the first group request with COORDINATOR_NOT_AVAILABLE while it
 // creates __consumer_offsets, and kadm hands that straight back.
-func retry(ctx context.Context, fn func() error) error {
+func Retry(ctx context.Context, fn func() error) error {
 	for {
 		err := fn()
 		if err == nil || !kerr.IsRetriable(err) {
