@@ -45,6 +45,10 @@ type pacer struct {
 	changed   chan struct{} // closed and replaced when the limit changes
 }
 
+// initialLogSize caps the log allocated up front; it grows (up to the budget) as the window
+// fills, so a tenant configured with a huge budget costs memory only for what it uses.
+const initialLogSize = 1024
+
 // throttleCooldown is how long a 429 we did not cause keeps the share reduced.
 const throttleCooldown = 2 * pacerWindow
 
@@ -57,7 +61,7 @@ func newPacer(budget int, now func() time.Time) *pacer {
 		budget:  budget,
 		share:   1,
 		penalty: 1,
-		log:     make([]time.Time, budget),
+		log:     make([]time.Time, min(budget, initialLogSize)),
 		changed: make(chan struct{}),
 	}
 }
@@ -134,14 +138,27 @@ func (p *pacer) finish(sent bool, at time.Time) {
 	p.inflight--
 	if sent {
 		p.expireLocked(at)
-		if p.count == len(p.log) { // cannot happen while limit <= budget; keep the ring safe
-			p.head = (p.head + 1) % len(p.log)
-			p.count--
+		if p.count == len(p.log) {
+			if len(p.log) < p.budget {
+				p.growLocked()
+			} else { // cannot happen while limit <= budget; keep the ring safe
+				p.head = (p.head + 1) % len(p.log)
+				p.count--
+			}
 		}
 		p.log[(p.head+p.count)%len(p.log)] = at
 		p.count++
 	}
 	p.notifyLocked()
+}
+
+// growLocked doubles the log (up to the budget), keeping its entries in order.
+func (p *pacer) growLocked() {
+	grown := make([]time.Time, min(2*len(p.log), p.budget))
+	for i := 0; i < p.count; i++ {
+		grown[i] = p.log[(p.head+i)%len(p.log)]
+	}
+	p.log, p.head = grown, 0
 }
 
 // Wait blocks until an attempt is allowed and reserves it; the caller must call finish once

@@ -229,3 +229,27 @@ func TestPacerWaitWakesOnFinish(t *testing.T) {
 		}
 	})
 }
+
+// TestPacerLogGrows: a huge budget allocates a small log up front, which grows as the window
+// fills, keeping the order that the waits are computed from.
+func TestPacerLogGrows(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(100_000_000, clk.now)
+	if len(p.log) != initialLogSize {
+		t.Fatalf("initial log of %d entries, want %d", len(p.log), initialLogSize)
+	}
+	small := newPacer(3000, clk.now)
+	for i := 0; i < 3000; i++ {
+		if w := acquire(small, clk); w != 0 {
+			t.Fatalf("attempt %d refused: %v", i+1, w)
+		}
+		clk.advance(10 * time.Millisecond)
+	}
+	if len(small.log) != 3000 {
+		t.Fatalf("log grew to %d, want 3000", len(small.log))
+	}
+	// 30 s after the first: the 3001st waits until the first leaves the window.
+	if w := small.tryAcquire(clk.now()); w != 30*time.Second {
+		t.Fatalf("3001st attempt: wait %v, want 30s", w)
+	}
+}
