@@ -39,6 +39,9 @@ import (
 //go:embed config.yaml
 var configTemplate string
 
+//go:embed routes.yaml
+var routesYAML []byte
+
 // tenantID is the demo tenant's id at the simulator.
 const tenantID = "demo"
 
@@ -109,11 +112,16 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	// The API simulator.
 	token := randomToken()
+	routes, err := sim.ParseRoutes(routesYAML)
+	if err != nil {
+		return fmt.Errorf("demo routes: %w", err)
+	}
 	simSrv, err := sim.New(sim.Config{
 		Tenants:    []sim.Tenant{{ID: tenantID, Token: token}},
 		AutoCreate: true,
 		RateLimit:  *rpm,
 		PlainHTTP:  true,
+		Routes:     routes,
 	})
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
