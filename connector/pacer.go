@@ -43,6 +43,11 @@ type pacer struct {
 	count     int           // entries in log
 	inflight  int           // attempts reserved and not finished
 	changed   chan struct{} // closed and replaced when the limit changes
+
+	// Brand-new interactions seen per second over the last window (ring indexed by unix
+	// second), for the hold-back: see reserveLocked.
+	freshCount [60]int
+	freshSec   [60]int64
 }
 
 // initialLogSize caps the log allocated up front; it grows (up to the budget) as the window
@@ -102,6 +107,41 @@ func (p *pacer) expireLocked(now time.Time) {
 	}
 }
 
+// maxHoldBack is the largest share of the window held back from updates for brand-new
+// interactions.
+const maxHoldBack = 0.2
+
+// noteFresh records that a brand-new interaction (never written by us) started waiting.
+func (p *pacer) noteFresh(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sec := now.Unix()
+	i := int(sec % 60)
+	if p.freshSec[i] != sec {
+		p.freshSec[i], p.freshCount[i] = sec, 0
+	}
+	p.freshCount[i]++
+}
+
+// reserveLocked is how many slots of the window updates may not take: as many as brand-new
+// interactions arrived in the last window, at most maxHoldBack of the limit. The IVR needs a
+// new call's first variables within a second; with updates free to spend the whole window, a
+// call starting after the window filled would wait for it to roll. When no new interactions
+// come (a backlog of updates) nothing is held back, so no budget is wasted.
+func (p *pacer) reserveLocked(now time.Time, limit int) int {
+	if limit < 5 {
+		return 0
+	}
+	fresh := 0
+	sec := now.Unix()
+	for i := range p.freshSec {
+		if d := sec - p.freshSec[i]; d >= 0 && d < 60 {
+			fresh += p.freshCount[i]
+		}
+	}
+	return min(fresh, int(float64(limit)*maxHoldBack))
+}
+
 // waitForFinish is what tryAcquire returns when every slot is held by an attempt still on the
 // wire: only a finish can free one.
 const waitForFinish = time.Duration(-1)
@@ -109,7 +149,11 @@ const waitForFinish = time.Duration(-1)
 // tryAcquire reserves an attempt at now and returns 0 if the budget allows it, or else how
 // long until it may (waitForFinish: until an attempt on the wire finishes), reserving nothing.
 // Every reservation must be followed by one call of finish.
-func (p *pacer) tryAcquire(now time.Time) time.Duration {
+func (p *pacer) tryAcquire(now time.Time) time.Duration { return p.tryAcquireFor(now, true) }
+
+// tryAcquireFor is tryAcquire for a request for a brand-new interaction (fresh), which may use
+// the whole limit, or for an update, which may not use the slots held back (reserveLocked).
+func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if now.Before(p.notBefore) {
@@ -117,6 +161,9 @@ func (p *pacer) tryAcquire(now time.Time) time.Duration {
 	}
 	p.expireLocked(now)
 	limit := p.limitLocked(now)
+	if !fresh {
+		limit -= p.reserveLocked(now, limit)
+	}
 	if used := p.count + p.inflight; used >= limit {
 		// The (used-limit+1)th oldest finished attempt must leave the window first.
 		k := used - limit
@@ -164,9 +211,15 @@ func (p *pacer) growLocked() {
 // Wait blocks until an attempt is allowed and reserves it; the caller must call finish once
 // the attempt is done (or was not sent). It returns ctx's error if ctx ends first, in which
 // case nothing is reserved. A change of limit or a finished attempt wakes waiters early.
-func (p *pacer) Wait(ctx context.Context) error {
+func (p *pacer) Wait(ctx context.Context) error { return p.WaitFor(ctx, nil, nil) }
+
+// WaitFor is Wait for the request fresh reports (nil: fresh), re-asked at every wake-up, so a
+// dispatcher waiting for an update's slot takes a held-back slot as soon as a brand-new
+// interaction becomes its next request; wake (may be nil) ends a wait early to re-ask.
+func (p *pacer) WaitFor(ctx context.Context, fresh func() bool, wake <-chan struct{}) error {
 	for {
-		wait := p.tryAcquire(p.now())
+		isFresh := fresh == nil || fresh()
+		wait := p.tryAcquireFor(p.now(), isFresh)
 		if wait == 0 {
 			return nil
 		}
@@ -183,6 +236,7 @@ func (p *pacer) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-changed:
 		case <-timer:
+		case <-wake:
 		}
 		if t != nil {
 			t.Stop()

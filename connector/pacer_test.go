@@ -253,3 +253,43 @@ func TestPacerLogGrows(t *testing.T) {
 		t.Fatalf("3001st attempt: wait %v, want 30s", w)
 	}
 }
+
+// TestPacerHoldsBackForNewInteractions: while brand-new interactions arrive, updates may not
+// take the last slots of the window (at most a fifth); new interactions may; without new
+// interactions nothing is held back.
+func TestPacerHoldsBackForNewInteractions(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(100, clk.now)
+	take := func(fresh bool) int {
+		n := 0
+		for p.tryAcquireFor(clk.now(), fresh) == 0 {
+			p.finish(true, clk.now())
+			n++
+		}
+		return n
+	}
+	if n := take(false); n != 100 {
+		t.Fatalf("updates with no new interactions took %d slots, want all 100", n)
+	}
+	clk.advance(pacerWindow)
+	for i := 0; i < 7; i++ {
+		p.noteFresh(clk.now())
+	}
+	if n := take(false); n != 93 {
+		t.Fatalf("updates with 7 new interactions in the window took %d slots, want 93", n)
+	}
+	if n := take(true); n != 7 {
+		t.Fatalf("new interactions then took %d slots, want the 7 held back", n)
+	}
+	clk.advance(pacerWindow)
+	for i := 0; i < 500; i++ {
+		p.noteFresh(clk.now())
+	}
+	if n := take(false); n != 80 {
+		t.Fatalf("updates with 500 new interactions took %d slots, want 80 (a fifth held back at most)", n)
+	}
+	clk.advance(pacerWindow + time.Second)
+	if n := take(false); n != 100 {
+		t.Fatalf("a window after the new interactions, updates took %d slots, want 100", n)
+	}
+}

@@ -48,6 +48,7 @@ type ident struct {
 // request is one write to the API: a folded prefix of an identifier's pending contributions.
 type request struct {
 	id      *ident
+	fresh   bool // for an interaction never written by us
 	carried []carried
 	vars    []api.Variable
 	body    []byte
@@ -141,6 +142,9 @@ func (t *tenant) add(id string, c *contribution) {
 	if it == nil {
 		it = &ident{id: id, heapIdx: -1, fresh: !t.written.has(id)}
 		t.idents[id] = it
+		if it.fresh {
+			t.pacer.noteFresh(c.at)
+		}
 	}
 	it.pending = append(it.pending, c)
 	wasReady := it.heapIdx >= 0
@@ -190,7 +194,7 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		// Reserve the budget first and build the request only then, so everything that
 		// arrived while waiting for the budget is folded into it.
 		waitStart := time.Now()
-		if err := t.pacer.Wait(ctx); err != nil {
+		if err := t.pacer.WaitFor(ctx, t.nextIsFresh, t.wake); err != nil {
 			return
 		}
 		t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
@@ -208,6 +212,14 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 			t.send(rctx, req)
 		}()
 	}
+}
+
+// nextIsFresh reports whether the request the dispatcher would build next is for a brand-new
+// interaction, which may use the budget held back from updates.
+func (t *tenant) nextIsFresh() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ready.Len() > 0 && t.ready[0].fresh
 }
 
 // nextReady reports whether a request could be built now: an identifier is ready, a
@@ -247,7 +259,7 @@ func (t *tenant) build() *request {
 			}
 			continue
 		}
-		req := &request{id: it, parts: make(map[*partition]struct{}), done: make(chan struct{})}
+		req := &request{id: it, fresh: it.fresh, parts: make(map[*partition]struct{}), done: make(chan struct{})}
 		index := make(map[string]int, 8)
 		for _, c := range it.pending {
 			rest := c.vars[c.sent:]
@@ -307,7 +319,8 @@ func (t *tenant) send(ctx context.Context, req *request) {
 		}
 		if attempt > 0 {
 			waitStart := time.Now()
-			if err := t.pacer.Wait(ctx); err != nil {
+			fresh := req.fresh
+			if err := t.pacer.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
 				t.finish(req, false)
 				return
 			}
