@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/augment-connector/augment-connector/internal/api"
+	"github.com/augment-connector/augment-connector/internal/tlsgen"
 )
 
 // startTLS starts a simulator over HTTPS and returns it with its URL.
@@ -117,7 +118,7 @@ func TestHTTPSDropResetsHTTP2Stream(t *testing.T) {
 }
 
 func TestHTTPSWithGivenCertificate(t *testing.T) {
-	cert, caPEM, err := generateCertificate(time.Now())
+	cert, caPEM, err := tlsgen.Loopback(time.Now(), certValidity, "augment-connector simulator")
 	if err != nil {
 		t.Fatal(err)
 	}
