@@ -733,15 +733,24 @@ func total(m map[int32]int64) int64 {
 	return n
 }
 
-// WaitRecovered waits until the group's committed offsets pass from (their sum), or reach
-// the end of the input topic when from already had, returning how long it took; it fails the
-// test after timeout.
+// WaitRecovered waits until the group's committed offsets pass from (their sum), returning
+// how long it took; it fails the test after timeout. When the group has caught up with the
+// input topic and its end has not moved for a second (the stream has ended), it returns too:
+// there is nothing left to commit.
 func (e *Env) WaitRecovered(from int64, timeout time.Duration) time.Duration {
 	e.T.Helper()
 	start := time.Now()
+	var lastEnd int64 = -1
+	endSince := start
 	for {
-		if offs, err := e.Committed(e.Group, e.Topic); err == nil && (total(offs) > from || total(offs) == total(e.End(e.Topic))) {
-			return time.Since(start)
+		end := total(e.End(e.Topic))
+		if end != lastEnd {
+			lastEnd, endSince = end, time.Now()
+		}
+		if offs, err := e.Committed(e.Group, e.Topic); err == nil {
+			if c := total(offs); c > from || (c == end && time.Since(endSince) > time.Second) {
+				return time.Since(start)
+			}
 		}
 		if time.Since(start) > timeout {
 			e.T.Fatalf("the group's commits did not pass %d within %s", from, timeout)
