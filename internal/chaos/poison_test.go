@@ -220,7 +220,7 @@ func TestChaosPoisonRecords(t *testing.T) {
 	}
 	time.Sleep(outage)
 	writes := 0
-	for _, en := range e.Sim.Journal(journalBefore + 1) {
+	for _, en := range e.Sim.Journal(journalBefore) {
 		if en.Method == "POST" && en.Status == 200 {
 			writes++
 		}
