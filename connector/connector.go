@@ -424,7 +424,10 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 		}
 		// A bounded poll keeps the loop turning (and /healthz honest) on an idle replica.
 		turnCtx, endTurn := context.WithTimeout(pollCtx, pollTurn)
-		fetches := c.client.PollRecords(turnCtx, maxPoll)
+		// Take no more than the pending bound has room for: a full poll on top of a nearly
+		// full bound would overshoot it by up to maxPoll records.
+		room := max(1, min(maxPoll, int64(c.opts.MaxPendingRecords)-c.pendingRecords.Load()))
+		fetches := c.client.PollRecords(turnCtx, int(room))
 		endTurn()
 		if fetches.IsClientClosed() {
 			return nil

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kafka.sh up|down|status -- a real single-node Apache Kafka 4.x broker (KRaft, combined
+# kafka.sh up|down|stop|start|status -- a real single-node Apache Kafka 4.x broker (KRaft, combined
 # broker+controller) for integration tests, with nothing but Maven and Java 17.
 #
 #   up      resolve the broker jars (once, with Maven), make a throwaway CA and server certificate,
@@ -12,6 +12,8 @@
 #           Already running: prints the settings again and exits 0.
 #   down    stop the broker this script started (SIGTERM, SIGKILL after $KAFKA_STOP_TIMEOUT s) and
 #           remove its data, certificates and env file. Nothing running: exits 0.
+#   stop    stop the broker (as down) but keep its data, certificates and env file.
+#   start   start a broker stopped by 'stop' again, on the same ports with the same data.
 #   status  exit 0 and print the settings when running, exit 3 when not.
 #
 # Typical use:
@@ -181,6 +183,25 @@ cmd_up() {
   fi
   say "storage formatted in $(elapsed "$t0")s"
 
+  if ! launch_broker; then
+    rm -rf "$run"
+    die "broker did not start; full log in $log_file"
+  fi
+
+  {
+    echo "KAFKA_BROKERS=127.0.0.1:$port"
+    echo "KAFKA_SASL_BROKERS=127.0.0.1:$sasl_port"
+    echo "KAFKA_SASL_USER=$sasl_user"
+    echo "KAFKA_SASL_PASSWORD=$password"
+    echo "KAFKA_SASL_CA=$run/tls/ca.pem"
+  } >"$env_file"
+  print_env
+}
+
+# launch_broker starts the broker of $run/server.properties in the background and waits until
+# it serves; it returns 1 (the broker stopped) when it exits or does not serve in time.
+launch_broker() {
+  local t0 pid
   t0=$(now)
   # fd 9 holds the script's lock: the broker must not inherit it, or 'down' would wait on it.
   # shellcheck disable=SC2086
@@ -196,32 +217,25 @@ cmd_up() {
     if ! alive "$pid"; then
       sleep 0.2 # let the last log lines reach the file
       tail -n 40 "$log_file" >&2 || true
-      rm -rf "$run"
-      die "broker exited during start; full log in $log_file"
+      say "broker exited during start"
+      return 1
     fi
     if grep -q 'Kafka Server started' "$log_file" && tcp_open "$port" && tcp_open "$sasl_port"; then
       break
     fi
     if ((SECONDS >= deadline)); then
       tail -n 40 "$log_file" >&2 || true
-      stop_broker
-      die "broker did not start within ${start_timeout}s; full log in $log_file"
+      say "broker did not start within ${start_timeout}s"
+      stop_broker keep
+      return 1
     fi
     sleep 0.2
   done
   say "broker started in $(elapsed "$t0")s (pid $(<"$pid_file")), log $log_file"
-
-  {
-    echo "KAFKA_BROKERS=127.0.0.1:$port"
-    echo "KAFKA_SASL_BROKERS=127.0.0.1:$sasl_port"
-    echo "KAFKA_SASL_USER=$sasl_user"
-    echo "KAFKA_SASL_PASSWORD=$password"
-    echo "KAFKA_SASL_CA=$run/tls/ca.pem"
-  } >"$env_file"
-  print_env
 }
 
-# stop_broker signals only the recorded broker process, then removes the run state.
+# stop_broker signals only the recorded broker process, then removes the run state (unless
+# $1 is "keep": the data, certificates and env file stay for 'start').
 stop_broker() {
   local pid
   if pid=$(broker_pid); then
@@ -248,7 +262,27 @@ stop_broker() {
   elif [[ -f $pid_file ]]; then
     say "recorded pid $(<"$pid_file") is not our broker any more; not signalling it"
   fi
-  rm -rf "$run" "$env_file"
+  [[ ${1:-} == keep ]] || rm -rf "$run" "$env_file"
+}
+
+cmd_stop() {
+  stop_broker keep
+  say "stopped; data kept ('start' resumes it, 'down' removes it)"
+}
+
+cmd_start() {
+  local pid p
+  if pid=$(broker_pid); then
+    say "already running (pid $pid)"
+    print_env
+    return 0
+  fi
+  [[ -f $run/server.properties && -f $env_file ]] || die "nothing to start: run 'up' first"
+  for p in "$port" "$sasl_port" "$controller_port"; do
+    tcp_open "$p" && die "port $p on 127.0.0.1 is already in use"
+  done
+  launch_broker || die "broker did not start; full log in $log_file"
+  print_env
 }
 
 cmd_down() {
@@ -263,9 +297,11 @@ main() {
   case ${1:-} in
     up) cmd_up ;;
     down) cmd_down ;;
+    stop) cmd_stop ;;
+    start) cmd_start ;;
     status) cmd_status ;;
     *)
-      echo "usage: $0 up|down|status" >&2
+      echo "usage: $0 up|down|stop|start|status" >&2
       exit 2
       ;;
   esac
