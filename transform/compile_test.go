@@ -88,7 +88,7 @@ func TestCompileErrors(t *testing.T) {
 				"variables[5].dataType: must be a string, got bool",
 				"variables[6].name: name is required",
 				"variables[7].name: must be alphanumeric after the underscore",
-				"variables[7].value: lookup: no tables are configured (add one under tables:)",
+				"variables[7].value: lookup: no tables are configured (add one under tables:) (1:1)",
 			},
 		},
 		{

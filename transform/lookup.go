@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
 )
 
 // Tables is what lookup and lookupAll read: the lookup tables materialized from topics
@@ -79,7 +80,19 @@ func (l *lookups) lookupAll(table string, key any) []any {
 // instead of panicking; compile reports them after expr.Compile.
 type tableChecker struct {
 	tables Tables // nil: no tables configured
-	errs   []error
+	errs   []*file.Error
+}
+
+func (c *tableChecker) fail(n ast.Node, format string, args ...any) {
+	c.errs = append(c.errs, &file.Error{Location: n.Location(), Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns the first problem, located in code like expr's own errors, or nil.
+func (c *tableChecker) err(code string) error {
+	if len(c.errs) == 0 {
+		return nil
+	}
+	return c.errs[0].Bind(file.NewSource(code))
 }
 
 func (c *tableChecker) Visit(node *ast.Node) {
@@ -92,25 +105,25 @@ func (c *tableChecker) Visit(node *ast.Node) {
 		return
 	}
 	if c.tables == nil {
-		c.errs = append(c.errs, fmt.Errorf("%s: no tables are configured (add one under tables:)", id.Value))
+		c.fail(call, "%s: no tables are configured (add one under tables:)", id.Value)
 		return
 	}
 	if len(call.Arguments) != 2 {
-		c.errs = append(c.errs, fmt.Errorf("%s takes (table, key), got %d arguments", id.Value, len(call.Arguments)))
+		c.fail(call, "%s takes (table, key), got %d arguments", id.Value, len(call.Arguments))
 		return
 	}
 	name, ok := call.Arguments[0].(*ast.StringNode)
 	if !ok {
-		c.errs = append(c.errs, fmt.Errorf("%s: the table must be a string literal such as %s(\"customers\", after.id)", id.Value, id.Value))
+		c.fail(call, "%s: the table must be a string literal such as %s(\"customers\", after.id)", id.Value, id.Value)
 		return
 	}
 	exists, multi := c.tables.Table(name.Value)
 	switch {
 	case !exists:
-		c.errs = append(c.errs, fmt.Errorf("%s: no table named %q", id.Value, name.Value))
+		c.fail(call, "%s: no table named %q", id.Value, name.Value)
 	case multi && id.Value == fnLookup:
-		c.errs = append(c.errs, fmt.Errorf("lookup: table %q maps a key to several rows (it has an id); use lookupAll", name.Value))
+		c.fail(call, "lookup: table %q maps a key to several rows (it has an id); use lookupAll", name.Value)
 	case !multi && id.Value == fnLookupAll:
-		c.errs = append(c.errs, fmt.Errorf("lookupAll: table %q maps a key to one row; use lookup", name.Value))
+		c.fail(call, "lookupAll: table %q maps a key to one row; use lookup", name.Value)
 	}
 }

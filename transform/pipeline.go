@@ -224,8 +224,8 @@ func compileExpr(code string, base []expr.Option, tables Tables, opts ...expr.Op
 	if err != nil {
 		return nil, err
 	}
-	if len(check.errs) > 0 {
-		return nil, errors.Join(check.errs...)
+	if err := check.err(code); err != nil {
+		return nil, err
 	}
 	return prog, nil
 }
