@@ -153,13 +153,13 @@ func (t *TenantConfig) BaseURL() string {
 
 // PipelineConfig is one pipeline: topics in, variables of one tenant out.
 type PipelineConfig struct {
-	Name       string           `yaml:"name"`
-	Topics     []string         `yaml:"topics"`
-	Tenant     string           `yaml:"tenant"`
-	Decode     DecodeConfig     `yaml:"decode"`
-	Filter     string           `yaml:"filter"`
-	Identifier string           `yaml:"identifier"`
-	OnDelete   string           `yaml:"onDelete"`
+	Name       string       `yaml:"name"`
+	Topics     []string     `yaml:"topics"`
+	Tenant     string       `yaml:"tenant"`
+	Decode     DecodeConfig `yaml:"decode"`
+	Filter     string       `yaml:"filter"`
+	Identifier string       `yaml:"identifier"`
+	OnDelete   string       `yaml:"onDelete"`
 	// OnLookupMiss is what a record whose lookup(table, key) found no row does: skip, retry
 	// (for LookupRetryWindow) or deadLetter.
 	OnLookupMiss      string           `yaml:"onLookupMiss"`
