@@ -815,9 +815,11 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 		return
 	}
 	if err != nil {
+		c.releaseTables()
 		c.deadLetterRecord(ctx, r, pl.Name, "transform", err.Error())
 		return
 	}
+	defer c.releaseTables() // once the writes are queued: see apply
 	switch res.Outcome {
 	case transform.Write:
 		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {

@@ -21,6 +21,10 @@ type Tables interface {
 	// WaitPast waits until the tables have read a topic's partition past offset (at once for
 	// a topic no table reads).
 	WaitPast(ctx context.Context, topic string, partition int32, offset int64) error
+	// Hold keeps the tables still (no table record is applied) until Release; holds by
+	// several goroutines may overlap.
+	Hold()
+	Release()
 }
 
 // What a pipeline does with a record whose lookup(table, key) found no row
@@ -81,6 +85,13 @@ func (c *Connector) startTables(ctx context.Context) (stop func(), loaded bool) 
 // apply applies the pipeline to tr after the tables have read tr's own partition past it (when
 // a table reads the pipeline's topic), and handles a lookup miss by the pipeline's policy. ok
 // is false when the record was dealt with here (skipped or dead-lettered) or ctx ended.
+//
+// When ok, the tables are held still until the caller, having queued the record's writes,
+// calls releaseTables. With WaitPast this orders a join against the change it races: a call
+// start S and a CRM update U of its customer on another topic. If S's lookup ran before the
+// customers table applied U, U was applied after S's writes were queued, and U's pipeline
+// (which waited for its own topic's table to pass U) found S in activeInteractions and queued
+// its writes after S's; otherwise S's lookup saw U. Either way the call ends with U's values.
 func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *transform.Record, r *rec) (_ transform.Result, _ error, ok bool) {
 	if t := c.opts.Tables; t != nil && !c.replay {
 		if err := t.WaitPast(ctx, tr.Topic, tr.Partition, tr.Offset); err != nil {
@@ -90,10 +101,12 @@ func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *tra
 	var deadline time.Time
 	wait := lookupRetryFirst
 	for {
+		c.holdTables()
 		res, err := ap.Apply(tr)
 		if err != nil || res.LookupMiss == "" {
 			return res, err, true
 		}
+		c.releaseTables()
 		switch pl.OnLookupMiss {
 		case LookupMissRetry:
 			window := pl.LookupRetryWindow
@@ -121,6 +134,18 @@ func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *tra
 			c.recordDone(r)
 		}
 		return res, nil, false
+	}
+}
+
+func (c *Connector) holdTables() {
+	if c.opts.Tables != nil {
+		c.opts.Tables.Hold()
+	}
+}
+
+func (c *Connector) releaseTables() {
+	if c.opts.Tables != nil {
+		c.opts.Tables.Release()
 	}
 }
 

@@ -103,6 +103,8 @@ func (s *Set) Run(ctx context.Context) error {
 			if fatal != nil || len(ftp.Records) == 0 {
 				return
 			}
+			s.applyMu.Lock()
+			defer s.applyMu.Unlock()
 			for _, r := range ftp.Records {
 				if fatal = s.read(ctx, &ev, byTopic[r.Topic], r, log); fatal != nil {
 					return

@@ -73,6 +73,10 @@ type Set struct {
 	caughtUpOnce sync.Once
 	loading      atomic.Pointer[string] // why not caught up; nil once caught up
 
+	// applyMu: the reader applies a batch of records under its write lock; Hold takes its read
+	// lock, so a pipeline can evaluate a record and queue its writes with no table changing.
+	applyMu sync.RWMutex
+
 	posMu    sync.Mutex
 	pos      map[topicPartition]int64 // next offset to read, per partition read so far
 	progress chan struct{}            // closed and replaced whenever pos moves
@@ -212,6 +216,15 @@ func (s *Set) WaitPast(ctx context.Context, topic string, partition int32, offse
 		}
 	}
 }
+
+// Hold keeps every table still until Release: no table record is applied meanwhile. The
+// connector holds the tables across evaluating a record and queueing its writes, which orders
+// a join against a concurrent change of the row it read (see connector.Connector.apply).
+// Holds may overlap; keep them short.
+func (s *Set) Hold() { s.applyMu.RLock() }
+
+// Release ends a Hold.
+func (s *Set) Release() { s.applyMu.RUnlock() }
 
 // advance records that partitions were read up to next offsets, and wakes WaitPast.
 func (s *Set) advance(next map[topicPartition]int64) {
