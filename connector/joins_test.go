@@ -6,8 +6,10 @@ package connector_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -405,5 +407,96 @@ func TestIntegrationJoinRestartRebuildsTables(t *testing.T) {
 	// the group, so it was not written again.
 	if got := j.e.writesOf("call-1", "_tier"); !slices.Equal(got, []string{"gold", "platinum"}) {
 		t.Errorf("call-1 received _tier %v, want [gold platinum]", got)
+	}
+}
+
+// TestIntegrationJoinFanOutTargetGone: one of three active calls never exists at the API. The
+// other two are written once; the record is dead-lettered when the 404s outlast
+// notFoundWindow, and only then committed.
+func TestIntegrationJoinFanOutTargetGone(t *testing.T) {
+	j := newJoinEnv(t, sim.Config{})
+	for _, id := range []string{"call-a", "call-b"} {
+		if err := j.e.srv.CreateInteraction(simTenant, api.Interaction{InteractionID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.k.produce([]*kgo.Record{j.started(t, "call-a", 7), j.started(t, "call-b", 7), j.started(t, "call-gone", 7)})
+	dlq := kafkatest.UniqueName(t, "dlq")
+	opts := j.options(t, j.tables(t), connector.LookupMissSkip, 0)
+	opts.Pipelines = opts.Pipelines[1:] // only the crm pipeline
+	opts.DeadLetterTopic = dlq
+	to := opts.Tenants[simTenant]
+	to.NotFoundWindow = 500 * time.Millisecond
+	opts.Tenants[simTenant] = to
+	r := startConnector(t, opts)
+	waitReady(t, r)
+
+	j.k.produce([]*kgo.Record{j.customer(t, 7, "gold", 10)})
+	j.k.waitCommitted(j.group, j.custTopic, 30*time.Second, r)
+	for _, id := range []string{"call-a", "call-b"} {
+		if got := j.e.writesOf(id, "_tier"); !slices.Equal(got, []string{"gold"}) {
+			t.Errorf("%s received _tier %v, want exactly one [gold]", id, got)
+		}
+	}
+	recs := j.k.readTopic(dlq, 1, 20*time.Second)
+	if h := header(recs[0], connector.HeaderPipeline); h != "crm" || len(recs) != 1 {
+		t.Errorf("dead letters: %d, pipeline %q; want one of crm", len(recs), h)
+	}
+	if st := r.c.Stats(); st.DeadLettered != 1 {
+		t.Errorf("dead-lettered %d, want 1", st.DeadLettered)
+	}
+}
+
+// TestIntegrationJoinNotReadyUntilTablesLoad: with a table's topic missing, the connector
+// stays not ready, saying why, and joins no group; once the topic exists it loads and runs.
+func TestIntegrationJoinNotReadyUntilTablesLoad(t *testing.T) {
+	j := newJoinEnv(t, sim.Config{AutoCreate: true})
+	j.call = kafkatest.UniqueName(t, "calls-later") // not created yet
+	set := j.tables(t)
+	r := startConnector(t, j.options(t, set, connector.LookupMissSkip, 0))
+	waitFor(t, 20*time.Second, "a reason naming the tables", func() bool {
+		_, ready, why := r.c.Health()
+		return !ready && slices.ContainsFunc(why, func(s string) bool { return strings.HasPrefix(s, "lookup tables") })
+	})
+	// The group is not joined meanwhile: the consumer is not even created.
+	if _, _, why := r.c.Health(); !slices.Contains(why, "not connected to Kafka yet") {
+		t.Fatalf("reasons %q: want the group's consumer not started while the tables load", why)
+	}
+	j.k.createTopic(j.call, 3)
+	waitReady(t, r) // the reader retries listing the end offsets, at most 10 s apart
+	j.k.produce([]*kgo.Record{j.customer(t, 1, "gold", 1), j.started(t, "call-1", 1)})
+	waitFor(t, 20*time.Second, "call-1's variables", func() bool { return j.e.vars("call-1")["_tier"] == "gold" })
+}
+
+// TestIntegrationJoinTableFull: a table past its maxEntries stops the connector with an error
+// naming the table, instead of joining against missing rows.
+func TestIntegrationJoinTableFull(t *testing.T) {
+	j := newJoinEnv(t, sim.Config{AutoCreate: true})
+	set, err := tables.New([]tables.Spec{{Name: "customers", Topic: j.custTopic, Key: expr(t, "after.id"),
+		Fields: []tables.Field{{Name: "tier", Value: expr(t, "after.tier")}}, MaxEntries: 2}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Prepare(tables.LoaderOptions{KafkaOpts: j.k.opts, Decoders: []tables.Decoder{schemas.NewJSONDecoder()}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := transform.Compile(transform.Spec{Name: "calls", Identifier: "after.interaction_id",
+		Variables: []transform.VariableSpec{{Name: "_tier", Value: `lookup("customers", after.customer_id).tier`}}}, transform.WithTables(set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := baseOptions(t, j.k, j.group, j.e, connector.Pipeline{Name: "calls", Topics: []string{j.call}, Tenant: simTenant,
+		Decoder: schemas.NewJSONDecoder(), Transform: p})
+	opts.Tables = set
+	r := startConnector(t, opts)
+	waitReady(t, r)
+	j.k.produce([]*kgo.Record{j.customer(t, 1, "a", 1), j.customer(t, 2, "b", 1), j.customer(t, 3, "c", 1)})
+	select {
+	case <-r.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the connector kept running with a full table")
+	}
+	if !errors.Is(r.err, tables.ErrFull) || !strings.Contains(r.err.Error(), `table "customers"`) {
+		t.Fatalf("Run returned %v, want ErrFull naming the table", r.err)
 	}
 }
