@@ -42,8 +42,14 @@ func (ev *Evaluator) Set(rec *Record) { ev.env.set(rec) }
 func (ev *Evaluator) Reset() { ev.env = env{} }
 
 // Deleted reports whether the current record is a tombstone (nil value) or a Debezium delete
-// (op "d").
-func (ev *Evaluator) Deleted() bool { return ev.env.Value == nil || ev.env.Op == "d" }
+// (op "d"). For a Debezium delete, after reads the before image from here on, so a table's key
+// and id expressions, written against after, find the row the delete removes.
+func (ev *Evaluator) Deleted() bool {
+	if ev.env.Op == "d" && ev.env.After == nil {
+		ev.env.After = ev.env.Before
+	}
+	return ev.env.Value == nil || ev.env.Op == "d"
+}
 
 // Eval runs e on the current record. Errors never quote the record's data.
 func (ev *Evaluator) Eval(e *Expr) (any, error) {

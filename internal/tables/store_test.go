@@ -130,3 +130,31 @@ func TestStoreMaxBytes(t *testing.T) {
 		t.Fatalf("entries %d after a refused put, want 1", n)
 	}
 }
+
+// TestApplyDebeziumDelete: a Debezium delete carries the row in before, not after; a table
+// keyed by after.id still removes it.
+func TestApplyDebeziumDelete(t *testing.T) {
+	set, err := New([]Spec{customersSpec(t, "customers-topic", 0)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev transform.Evaluator
+	row := map[string]any{"id": int64(5), "tier": "gold", "balance": 1.0}
+	for _, tc := range []struct {
+		value      map[string]any
+		wantAction string
+		wantRow    bool
+	}{
+		{map[string]any{"op": "c", "before": nil, "after": row}, actionPut, true},
+		{map[string]any{"op": "d", "before": row, "after": nil}, actionDelete, false},
+	} {
+		ev.Set(&transform.Record{Value: tc.value, Timestamp: time.Now()})
+		action, err := set.apply(&ev, 0, time.Now())
+		if err != nil || action != tc.wantAction {
+			t.Fatalf("op %v: action %q, %v; want %q", tc.value["op"], action, err, tc.wantAction)
+		}
+		if got := set.Lookup("customers", "5") != nil; got != tc.wantRow {
+			t.Fatalf("after op %v: row present %v, want %v", tc.value["op"], got, tc.wantRow)
+		}
+	}
+}
