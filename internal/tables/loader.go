@@ -103,10 +103,22 @@ func (s *Set) Run(ctx context.Context) error {
 			if fatal != nil || len(ftp.Records) == 0 {
 				return
 			}
+			// Decode first, outside the lock: a decode may wait for the schema registry, and
+			// pipelines holding the tables (Hold) must not wait for that.
+			values := make([]any, len(ftp.Records))
+			usable := make([]bool, len(ftp.Records))
+			for i, r := range ftp.Records {
+				if usable[i], values[i], fatal = s.decode(ctx, byTopic[r.Topic], r, log); fatal != nil {
+					return
+				}
+			}
 			s.applyMu.Lock()
 			defer s.applyMu.Unlock()
-			for _, r := range ftp.Records {
-				if fatal = s.read(ctx, &ev, byTopic[r.Topic], r, log); fatal != nil {
+			for i, r := range ftp.Records {
+				if !usable[i] {
+					continue
+				}
+				if fatal = s.applyRecord(&ev, byTopic[r.Topic], r, values[i], log); fatal != nil {
 					return
 				}
 			}
@@ -211,42 +223,47 @@ func listEnds(ctx context.Context, adm *kadm.Client, topics []string) (map[topic
 // decodeRetryMax caps the wait between retries of a decode that failed for a transient reason.
 const decodeRetryMax = 30 * time.Second
 
-// read decodes r and applies it to the tables at indexes which. Only ErrFull and the end of
-// ctx are returned; a record a table cannot use is skipped, counted and logged.
-func (s *Set) read(ctx context.Context, ev *transform.Evaluator, which []int, r *kgo.Record, log *zap.Logger) error {
-	var value any
-	if len(r.Value) > 0 {
-		var bo *backoff.ExponentialBackOff
-		for {
-			v, err := s.loader.Decoders[which[0]].Decode(ctx, r.Value)
-			if err == nil {
-				value = v
-				break
+// decode decodes r's value for the tables at indexes which. ok is false for a record that does
+// not decode (skipped, counted and logged); the error is ctx's, when it ends during retries of
+// a transient failure.
+func (s *Set) decode(ctx context.Context, which []int, r *kgo.Record, log *zap.Logger) (ok bool, value any, _ error) {
+	if len(r.Value) == 0 {
+		return true, nil, nil
+	}
+	var bo *backoff.ExponentialBackOff
+	for {
+		v, err := s.loader.Decoders[which[0]].Decode(ctx, r.Value)
+		if err == nil {
+			return true, v, nil
+		}
+		if ctx.Err() != nil {
+			return false, nil, ctx.Err()
+		}
+		if !s.loader.IsTransientDecodeError(err) {
+			for _, i := range which {
+				s.metrics.record(s.specs[i].Name, actionError)
 			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if !s.loader.IsTransientDecodeError(err) {
-				for _, i := range which {
-					s.metrics.record(s.specs[i].Name, actionError)
-				}
-				log.Warn("a table record does not decode; skipped", zap.String("topic", r.Topic),
-					zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
-				return nil
-			}
-			if bo == nil {
-				bo = backoff.NewExponentialBackOff()
-				bo.MaxElapsedTime = 0
-				bo.MaxInterval = decodeRetryMax
-				bo.Reset()
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(bo.NextBackOff()):
-			}
+			log.Warn("a table record does not decode; skipped", zap.String("topic", r.Topic),
+				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+			return false, nil, nil
+		}
+		if bo == nil {
+			bo = backoff.NewExponentialBackOff()
+			bo.MaxElapsedTime = 0
+			bo.MaxInterval = decodeRetryMax
+			bo.Reset()
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		case <-time.After(bo.NextBackOff()):
 		}
 	}
+}
+
+// applyRecord applies a decoded record to the tables at indexes which. Only ErrFull is
+// returned; a record a table cannot use is skipped, counted and logged.
+func (s *Set) applyRecord(ev *transform.Evaluator, which []int, r *kgo.Record, value any, log *zap.Logger) error {
 	ev.Set(&transform.Record{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
 		Key: string(r.Key), Headers: headers(r), Value: value,
