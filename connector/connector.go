@@ -59,6 +59,10 @@ type Pipeline struct {
 	Tenant    string
 	Decoder   Decoder
 	Transform Transformer
+	// OnLookupMiss is what a record whose lookup found no row does: LookupMissSkip (the
+	// default), LookupMissRetry (for LookupRetryWindow, default 30s) or LookupMissDeadLetter.
+	OnLookupMiss      string
+	LookupRetryWindow time.Duration
 }
 
 // Options configure a Connector. Zero values take the documented defaults.
@@ -84,6 +88,9 @@ type Options struct {
 	// committed under Group like any run; records failing again go to DeadLetterTopic, which
 	// must then be another topic.
 	ReplayFrom string
+	// Tables, when set, are the lookup tables the pipelines join against: they are loaded
+	// before the group is joined (not ready meanwhile) and followed while the connector runs.
+	Tables Tables
 	// IsTransientDecodeError tells a decode error that a retry can fix (the schema registry is
 	// unreachable) from one it cannot; nil treats every decode error as permanent.
 	IsTransientDecodeError func(error) bool
@@ -220,6 +227,9 @@ func New(opts Options) (*Connector, error) {
 		if pl.Decoder == nil || pl.Transform == nil {
 			return nil, fmt.Errorf("pipeline %q: decoder and transform are required", pl.Name)
 		}
+		if err := checkLookupMiss(pl); err != nil {
+			return nil, err
+		}
 		for _, t := range pl.Topics {
 			if other, dup := c.byTopic[t]; dup {
 				return nil, fmt.Errorf("topic %q is read by pipelines %q and %q", t, other.Name, pl.Name)
@@ -288,6 +298,19 @@ func (c *Connector) Run(ctx context.Context) error {
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
 	c.sendCtx = sendCtx
+
+	// Join the group only with the lookup tables loaded: a record joined against a
+	// half-loaded table would miss rows that exist.
+	stopTables, loaded := c.startTables(ctx)
+	defer stopTables()
+	if !loaded {
+		select {
+		case <-c.fatal:
+			return c.fatalErr
+		default:
+			return nil
+		}
+	}
 
 	kopts := append([]kgo.Opt{}, c.opts.KafkaOpts...)
 	kopts = append(kopts,
@@ -790,11 +813,16 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 			}
 		}
 	}
-	res, err := ap.Apply(&tr)
+	res, err, ok := c.apply(ctx, pl, ap, &tr, r)
+	if !ok {
+		return
+	}
 	if err != nil {
+		c.releaseTables()
 		c.deadLetterRecord(ctx, r, pl.Name, "transform", err.Error())
 		return
 	}
+	defer c.releaseTables() // once the writes are queued: see apply
 	switch res.Outcome {
 	case transform.Write:
 		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
@@ -1034,6 +1062,11 @@ func (c *Connector) joined() bool {
 func (c *Connector) Health() (alive, ready bool, why []string) {
 	last := c.lastLoop.Load()
 	alive = last == 0 || time.Since(time.Unix(0, last)) < time.Minute
+	if t := c.opts.Tables; t != nil {
+		if loading := t.Loading(); loading != "" {
+			why = append(why, loading)
+		}
+	}
 	if !c.connected.Load() {
 		why = append(why, "not connected to Kafka yet")
 	}

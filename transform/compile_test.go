@@ -88,7 +88,7 @@ func TestCompileErrors(t *testing.T) {
 				"variables[5].dataType: must be a string, got bool",
 				"variables[6].name: name is required",
 				"variables[7].name: must be alphanumeric after the underscore",
-				"variables[7].value: unknown name lookup (1:1)",
+				"variables[7].value: lookup: no tables are configured (add one under tables:) (1:1)",
 			},
 		},
 		{
@@ -149,19 +149,19 @@ func TestCompileValid(t *testing.T) {
 
 func TestWithFunctions(t *testing.T) {
 	table := map[string]string{"42": "Gold"}
-	lookup := expr.Function("lookup", func(args ...any) (any, error) {
+	tierOf := expr.Function("tierOf", func(args ...any) (any, error) {
 		v, ok := table[args[1].(string)]
 		if !ok {
 			return nil, nil
 		}
 		return v, nil
 	}, new(func(string, string) any))
-	spec := Spec{Name: "p", Identifier: `after.callId`, Variables: []VariableSpec{{Name: "_tier", Value: `lookup("tiers", after.customer)`}}}
+	spec := Spec{Name: "p", Identifier: `after.callId`, Variables: []VariableSpec{{Name: "_tier", Value: `tierOf("tiers", after.customer)`}}}
 
 	if _, err := Compile(spec); err == nil {
 		t.Fatal("Compile without WithFunctions accepted an unknown function")
 	}
-	p, err := Compile(spec, WithFunctions(lookup))
+	p, err := Compile(spec, WithFunctions(tierOf))
 	if err != nil {
 		t.Fatal(err)
 	}

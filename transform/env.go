@@ -25,6 +25,12 @@ type env struct {
 
 	// Fetch is fetchMember, for memberPatcher's calls.
 	Fetch func(from, key any) any `expr:"$fetch"`
+
+	// Lookup and LookupAll are the lookup functions of the Runner (nil without tables; the
+	// compiler rejects their calls then). A row is a map, so lookup("t", k).field reads nil
+	// when the row is missing instead of failing the record.
+	Lookup    func(table string, key any) map[string]any `expr:"lookup"`
+	LookupAll func(table string, key any) []any          `expr:"lookupAll"`
 }
 
 // set fills e from rec. A Debezium envelope (a map with a string "op" and an "after" or "before"

@@ -20,6 +20,7 @@ type Option func(*options)
 
 type options struct {
 	exprOpts []expr.Option
+	tables   Tables
 }
 
 // WithFunctions adds expr options, typically expr.Function, to every expression of the pipeline:
@@ -72,6 +73,12 @@ type Result struct {
 	Reason      string
 	Identifiers []string
 	Variables   []api.Variable
+	// LookupMiss names the first table whose lookup(table, key) found no row for a non-empty
+	// key while this record was evaluated (filter, identifier or variables), or is "". The
+	// outcome is still what the expressions made of the nil; the connector applies the
+	// pipeline's onLookupMiss policy. lookupAll finding nothing is not a miss: a customer on
+	// no call is the usual case.
+	LookupMiss string
 }
 
 // Pipeline is a compiled Spec. It is immutable; Apply is safe for concurrent use. A worker that
@@ -82,6 +89,7 @@ type Pipeline struct {
 	filter         *vm.Program // nil: every record passes
 	identifier     *vm.Program
 	vars           []variable
+	tables         Tables    // nil: the pipeline has no lookups
 	runners        sync.Pool // of *Runner, for Pipeline.Apply
 }
 
@@ -148,8 +156,8 @@ func Compile(spec Spec, opts ...Option) (*Pipeline, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &compiler{base: append(append([]expr.Option{expr.Env(env{}), expr.Patch(memberPatcher{})}, helpers()...), o.exprOpts...)}
-	p := &Pipeline{name: spec.Name}
+	c := &compiler{base: append(append([]expr.Option{expr.Env(env{}), expr.Patch(memberPatcher{})}, helpers()...), o.exprOpts...), tables: o.tables}
+	p := &Pipeline{name: spec.Name, tables: o.tables}
 
 	switch spec.OnDelete {
 	case "", OnDeleteSkip:
@@ -185,8 +193,9 @@ func (p *Pipeline) Name() string { return p.name }
 
 // compiler collects every problem instead of stopping at the first.
 type compiler struct {
-	base []expr.Option
-	errs []FieldError
+	base   []expr.Option
+	tables Tables
+	errs   []FieldError
 }
 
 func (c *compiler) add(field string, err error) {
@@ -198,12 +207,27 @@ func (c *compiler) compile(field, code string, opts ...expr.Option) *vm.Program 
 		c.add(field, errors.New("an expression is required"))
 		return nil
 	}
-	prog, err := expr.Compile(code, append(c.base[:len(c.base):len(c.base)], opts...)...)
+	prog, err := compileExpr(code, c.base, c.tables, opts...)
 	if err != nil {
 		c.add(field, err)
 		return nil
 	}
 	return prog
+}
+
+// compileExpr compiles code with the base options, checking its calls of lookup and lookupAll
+// against tables.
+func compileExpr(code string, base []expr.Option, tables Tables, opts ...expr.Option) (*vm.Program, error) {
+	check := &tableChecker{tables: tables}
+	all := append(base[:len(base):len(base)], expr.Patch(check))
+	prog, err := expr.Compile(code, append(all, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := check.err(code); err != nil {
+		return nil, err
+	}
+	return prog, nil
 }
 
 func (c *compiler) variable(i int, vs VariableSpec, seen map[string]int) variable {
@@ -285,10 +309,20 @@ type Runner struct {
 	p   *Pipeline
 	vm  vm.VM
 	env env
+	// lk and its bound functions are made once, so a record's lookups allocate no closures.
+	lk          lookups
+	lookupFn    func(string, any) map[string]any
+	lookupAllFn func(string, any) []any
 }
 
 // NewRunner returns a Runner of p for one goroutine.
-func (p *Pipeline) NewRunner() *Runner { return &Runner{p: p} }
+func (p *Pipeline) NewRunner() *Runner {
+	r := &Runner{p: p, lk: lookups{tables: p.tables}}
+	if p.tables != nil {
+		r.lookupFn, r.lookupAllFn = r.lk.lookup, r.lk.lookupAll
+	}
+	return r
+}
 
 // Apply runs the pipeline on rec: delete handling, filter, identifier, then each variable in
 // order, as Compile describes.
@@ -296,9 +330,17 @@ func (p *Pipeline) NewRunner() *Runner { return &Runner{p: p} }
 // An error is always an *Error: the record can never succeed and belongs in the dead-letter
 // topic. rec is not retained.
 func (r *Runner) Apply(rec *Record) (Result, error) {
+	r.lk.missed = ""
+	res, err := r.apply(rec)
+	res.LookupMiss = r.lk.missed
+	return res, err
+}
+
+func (r *Runner) apply(rec *Record) (Result, error) {
 	// Do not keep the record alive through the environment of a pooled or idle Runner.
 	defer func() { r.env = env{} }()
 	r.env.set(rec)
+	r.env.Lookup, r.env.LookupAll = r.lookupFn, r.lookupAllFn
 	p := r.p
 
 	if !p.processDeletes {

@@ -211,6 +211,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	reg.MustRegister(c.Collector())
+	if compiled.Tables != nil {
+		reg.MustRegister(compiled.Tables.Collector())
+	}
 	if *metricsListen != "" {
 		cfg.Metrics.Listen = *metricsListen
 	}
@@ -249,7 +252,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := compiled.Config
-	fmt.Fprintf(stdout, "%s: ok (%d pipelines, %d tenants)\n", *path, len(cfg.Pipelines), len(cfg.Tenants))
+	tablesNote := ""
+	if n := len(cfg.Tables); n > 0 {
+		tablesNote = fmt.Sprintf("%d tables, ", n)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d pipelines, %s%d tenants)\n", *path, len(cfg.Pipelines), tablesNote, len(cfg.Tenants))
 	if *sample == "" {
 		return nil
 	}

@@ -60,7 +60,7 @@ func TestCheckExampleConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("check %s: exit %d, stderr:\n%s", path, code, stderr)
 	}
-	if want := path + ": ok (1 pipelines, 1 tenants)\n"; stdout != want {
+	if want := path + ": ok (2 pipelines, 2 tables, 1 tenants)\n"; stdout != want {
 		t.Errorf("stdout = %q, want %q", stdout, want)
 	}
 	if stderr != "" {
@@ -205,6 +205,38 @@ func TestCheckBrokenConfigs(t *testing.T) {
 		edit: []string{"value: after.tier", "value: ${AC_TEST_EXPR}", "cluster: vcc-na12", "cluster: VCC"},
 		want: []string{
 			`config.yaml:6: tenants.main.cluster: must be a cluster name like vcc-na12 (lower-case letters, digits and '-'), got "VCC"`,
+		},
+	}, {
+		name: "lookup without tables",
+		edit: []string{"value: after.tier", `value: lookup("customers", after.id).tier`},
+		want: []string{
+			`config.yaml:17: pipelines[0].variables[0].value: lookup: no tables are configured (add one under tables:) (1:1)`,
+			` | lookup("customers", after.id).tier`,
+			` | ^`,
+		},
+	}, {
+		name: "table expression that does not compile, and a lookup of a misspelt table",
+		edit: []string{"pipelines:", "tables:\n  - {name: customers, topic: crm.customers, decode: {format: json}, key: after.id +, value: {tier: after.tier}}\npipelines:",
+			"value: after.tier", `value: lookup("custmers", after.id).tier`},
+		want: []string{
+			`config.yaml:10: tables[0].key: unexpected token EOF (1:10)`,
+			` | after.id +`,
+			` | .........^`,
+			`config.yaml:19: pipelines[0].variables[0].value: lookup: no table named "custmers" (1:1)`,
+			` | lookup("custmers", after.id).tier`,
+			` | ^`,
+		},
+	}, {
+		// With the file broken elsewhere, lookups are still checked against the tables the
+		// file declares.
+		name: "lookupAll of a single-valued table with a config error",
+		edit: []string{"pipelines:", "tables:\n  - {name: customers, topic: crm.customers, decode: {format: json}, key: after.id, value: {tier: after.tier}}\npipelines:",
+			"identifier: after.interaction_id", `identifier: lookupAll("customers", after.id)`, "cluster: vcc-na12", "cluster: VCC"},
+		want: []string{
+			`config.yaml:6: tenants.main.cluster: must be a cluster name like vcc-na12 (lower-case letters, digits and '-'), got "VCC"`,
+			`config.yaml:16: pipelines[0].identifier: lookupAll: table "customers" maps a key to one row; use lookup (1:1)`,
+			` | lookupAll("customers", after.id)`,
+			` | ^`,
 		},
 	}, {
 		name: "plain http without allowInsecureHTTP",
@@ -362,7 +394,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
 		{args: []string{"check"}, code: 2, stderr: "usage: check needs --config FILE\n"},
 		{args: []string{"check", "--config", "testdata/three-mistakes.yaml"}, code: 1, stderr: `testdata/three-mistakes.yaml:4: kafka: unknown key "groupID"`},
-		{args: []string{"check", "--config", "../../config.example.yaml"}, code: 0, stdout: "../../config.example.yaml: ok (1 pipelines, 1 tenants)\n"},
+		{args: []string{"check", "--config", "../../config.example.yaml"}, code: 0, stdout: "../../config.example.yaml: ok (2 pipelines, 2 tables, 1 tenants)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/config"
+	"github.com/augment-connector/augment-connector/internal/tables"
 	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
 )
@@ -29,13 +31,25 @@ import (
 type Compiled struct {
 	Config    *config.Config
 	Pipelines []*transform.Pipeline // in config order
+	// Tables are the lookup tables, empty until the connector runs them; nil when the config
+	// has none. The pipelines' lookups read them.
+	Tables *tables.Set
 }
 
-// Compile compiles every pipeline of cfg and parses local schema files, reporting every
-// problem at once as config.Errors, each with its file, line and key path.
+// Compile compiles every table and pipeline of cfg and parses local schema files, reporting
+// every problem at once as config.Errors, each with its file, line and key path.
 func Compile(cfg *config.Config, opts ...transform.Option) (*Compiled, error) {
 	var errs config.Errors
 	out := &Compiled{Config: cfg}
+	if len(cfg.Tables) > 0 {
+		set, terrs := compileTables(cfg)
+		errs = append(errs, terrs...)
+		var lookups transform.Tables = declaredTables(cfg.Tables)
+		if set != nil {
+			out.Tables, lookups = set, set
+		}
+		opts = append(slices.Clip(opts), transform.WithTables(lookups))
+	}
 	for i := range cfg.Pipelines {
 		pc := &cfg.Pipelines[i]
 		p, err := transform.Compile(pc.Spec(), opts...)
@@ -60,6 +74,70 @@ func Compile(cfg *config.Config, opts ...transform.Option) (*Compiled, error) {
 	}
 	return out, nil
 }
+
+// compileTables compiles the expressions of cfg's tables and builds their Set; the Set is nil
+// when an expression does not compile (the errors say which).
+func compileTables(cfg *config.Config) (*tables.Set, config.Errors) {
+	var errs config.Errors
+	var specs []tables.Spec
+	for i := range cfg.Tables {
+		tc := &cfg.Tables[i]
+		p := fmt.Sprintf("tables[%d]", i)
+		expr := func(field, code string) *transform.Expr {
+			if strings.TrimSpace(code) == "" {
+				return nil
+			}
+			e, err := transform.CompileExpr(code)
+			if err != nil {
+				errs = append(errs, cfg.ErrorAt(p+"."+field, err.Error()))
+			}
+			return e
+		}
+		sp := tables.Spec{
+			Name:       tc.Name,
+			Topic:      tc.Topic,
+			Key:        expr("key", tc.Key),
+			ID:         expr("id", tc.ID),
+			Delete:     expr("delete", tc.Delete),
+			TTL:        tc.TTL,
+			MaxEntries: tc.MaxEntries,
+			MaxBytes:   int64(tc.MaxBytes),
+		}
+		for _, name := range slices.Sorted(maps.Keys(tc.Value)) {
+			sp.Fields = append(sp.Fields, tables.Field{Name: name, Value: expr("value."+name, tc.Value[name])})
+		}
+		if tc.Decode.Format == config.FormatAvro {
+			if _, err := avroDecoder(tc.Decode.SchemaFile); err != nil {
+				errs = append(errs, cfg.ErrorAt(p+".decode.schemaFile", err.Error()))
+			}
+		}
+		specs = append(specs, sp)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	set, err := tables.New(specs, nil)
+	if err != nil {
+		return nil, config.Errors{cfg.ErrorAt("tables", err.Error())}
+	}
+	return set, nil
+}
+
+// declaredTables answers which tables exist from the config alone, so pipelines' lookups are
+// checked even when a table's own expressions do not compile (or the file did not load).
+type declaredTables []config.TableConfig
+
+func (d declaredTables) Table(name string) (exists, multi bool) {
+	for _, tc := range d {
+		if tc.Name == name {
+			return true, strings.TrimSpace(tc.ID) != ""
+		}
+	}
+	return false, false
+}
+
+func (declaredTables) Lookup(string, string) map[string]any { return nil }
+func (declaredTables) LookupAll(string, string) []any       { return nil }
 
 // Load loads the config file at path and compiles it: what run runs and check checks.
 //
@@ -111,6 +189,15 @@ func rawExprErrors(name string, data []byte, known config.Errors, opts []transfo
 	pipes := child(doc.Content[0], "pipelines")
 	if pipes == nil || pipes.Kind != yaml.SequenceNode {
 		return nil
+	}
+	if tn := child(doc.Content[0], "tables"); tn != nil && tn.Kind == yaml.SequenceNode {
+		var declared declaredTables
+		for _, n := range tn.Content {
+			var tc config.TableConfig
+			_ = n.Decode(&tc)
+			declared = append(declared, tc)
+		}
+		opts = append(slices.Clip(opts), transform.WithTables(declared))
 	}
 	var out config.Errors
 	for i, pn := range pipes.Content {
@@ -277,39 +364,61 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		}
 	}
 	var registry *schemas.RegistryDecoder
-	for i := range cfg.Pipelines {
-		pc := &cfg.Pipelines[i]
-		var dec connector.Decoder
-		switch pc.Decode.Format {
+	decoder := func(dc config.DecodeConfig) (connector.Decoder, error) {
+		switch dc.Format {
 		case config.FormatAvroRegistry:
 			if registry == nil {
 				ropts, err := cfg.RegistryOpts()
 				if err != nil {
-					return connector.Options{}, fmt.Errorf("schema registry: %w", err)
+					return nil, fmt.Errorf("schema registry: %w", err)
 				}
 				cl, err := sr.NewClient(ropts...)
 				if err != nil {
-					return connector.Options{}, fmt.Errorf("schema registry: %w", err)
+					return nil, fmt.Errorf("schema registry: %w", err)
 				}
 				registry = schemas.NewRegistryDecoder(cl, schemas.WithLogger(log.Named("schemas")))
 			}
-			dec = registry
+			return registry, nil
 		case config.FormatAvro:
-			d, err := avroDecoder(pc.Decode.SchemaFile)
-			if err != nil {
-				return connector.Options{}, fmt.Errorf("pipeline %q: %w", pc.Name, err)
-			}
-			dec = d
+			return avroDecoder(dc.SchemaFile)
 		default:
-			dec = schemas.NewJSONDecoder()
+			return schemas.NewJSONDecoder(), nil
+		}
+	}
+	for i := range cfg.Pipelines {
+		pc := &cfg.Pipelines[i]
+		dec, err := decoder(pc.Decode)
+		if err != nil {
+			return connector.Options{}, fmt.Errorf("pipeline %q: %w", pc.Name, err)
 		}
 		o.Pipelines = append(o.Pipelines, connector.Pipeline{
-			Name:      pc.Name,
-			Topics:    pc.Topics,
-			Tenant:    pc.Tenant,
-			Decoder:   dec,
-			Transform: c.Pipelines[i],
+			Name:              pc.Name,
+			Topics:            pc.Topics,
+			Tenant:            pc.Tenant,
+			Decoder:           dec,
+			Transform:         c.Pipelines[i],
+			OnLookupMiss:      pc.OnLookupMiss,
+			LookupRetryWindow: pc.LookupRetryWindow,
 		})
+	}
+	if c.Tables != nil {
+		decs := make([]tables.Decoder, len(cfg.Tables))
+		for i := range cfg.Tables {
+			d, err := decoder(cfg.Tables[i].Decode)
+			if err != nil {
+				return connector.Options{}, fmt.Errorf("table %q: %w", cfg.Tables[i].Name, err)
+			}
+			decs[i] = d
+		}
+		if err := c.Tables.Prepare(tables.LoaderOptions{
+			KafkaOpts:              kopts,
+			Decoders:               decs,
+			IsTransientDecodeError: schemas.IsTransient,
+			Logger:                 log.Named("tables"),
+		}); err != nil {
+			return connector.Options{}, err
+		}
+		o.Tables = c.Tables
 	}
 	return o, nil
 }

@@ -97,6 +97,10 @@ func (c *Compiled) sample(ctx context.Context, path string, line []byte, byTopic
 	if err != nil {
 		return fmt.Sprintf("pipeline=%s class=transform: %v", pc.Name, err)
 	}
+	if res.LookupMiss != "" {
+		// Samples run without table data: every lookup misses.
+		fmt.Fprintf(w, "pipeline=%s lookup(%q) found no row (samples run with empty tables); onLookupMiss: %s\n", pc.Name, res.LookupMiss, pc.OnLookupMiss)
+	}
 	switch res.Outcome {
 	case transform.Write:
 	default:

@@ -25,6 +25,8 @@ type Config struct {
 	Kafka          KafkaConfig              `yaml:"kafka"`
 	SchemaRegistry RegistryConfig           `yaml:"schemaRegistry"`
 	Tenants        map[string]*TenantConfig `yaml:"tenants"`
+	// Tables are the lookup tables pipelines join against, in file order ("tables[i]").
+	Tables []TableConfig `yaml:"tables"`
 	// Pipelines are in file order; Pipelines[i] is at key path "pipelines[i]".
 	Pipelines  []PipelineConfig `yaml:"pipelines"`
 	DeadLetter DeadLetterConfig `yaml:"deadLetter"`
@@ -151,14 +153,53 @@ func (t *TenantConfig) BaseURL() string {
 
 // PipelineConfig is one pipeline: topics in, variables of one tenant out.
 type PipelineConfig struct {
-	Name       string           `yaml:"name"`
-	Topics     []string         `yaml:"topics"`
-	Tenant     string           `yaml:"tenant"`
-	Decode     DecodeConfig     `yaml:"decode"`
-	Filter     string           `yaml:"filter"`
-	Identifier string           `yaml:"identifier"`
-	OnDelete   string           `yaml:"onDelete"`
-	Variables  []VariableConfig `yaml:"variables"`
+	Name       string       `yaml:"name"`
+	Topics     []string     `yaml:"topics"`
+	Tenant     string       `yaml:"tenant"`
+	Decode     DecodeConfig `yaml:"decode"`
+	Filter     string       `yaml:"filter"`
+	Identifier string       `yaml:"identifier"`
+	OnDelete   string       `yaml:"onDelete"`
+	// OnLookupMiss is what a record whose lookup(table, key) found no row does: skip, retry
+	// (for LookupRetryWindow) or deadLetter.
+	OnLookupMiss      string           `yaml:"onLookupMiss"`
+	LookupRetryWindow time.Duration    `yaml:"lookupRetryWindow"`
+	Variables         []VariableConfig `yaml:"variables"`
+}
+
+// What PipelineConfig.OnLookupMiss may be.
+const (
+	LookupMissSkip       = "skip"
+	LookupMissRetry      = "retry"
+	LookupMissDeadLetter = "deadLetter"
+)
+
+// TableConfig is one lookup table: the rows of a topic, keyed and projected, which pipelines
+// read with lookup(name, key) or, when it has an id, lookupAll(name, key).
+type TableConfig struct {
+	Name   string       `yaml:"name"`
+	Topic  string       `yaml:"topic"`
+	Decode DecodeConfig `yaml:"decode"`
+	// Key is the expression of the key lookups use.
+	Key string `yaml:"key"`
+	// Value is the projection: field name to expression; only these fields are kept.
+	Value map[string]string `yaml:"value"`
+	// ID, when set, makes the table many-valued: one key, several rows told apart by their id.
+	ID string `yaml:"id"`
+	// Delete is a condition removing the entry (tombstones and op "d" always do).
+	Delete     string        `yaml:"delete"`
+	TTL        time.Duration `yaml:"ttl"`
+	MaxEntries int           `yaml:"maxEntries"`
+	MaxBytes   ByteSize      `yaml:"maxBytes"`
+}
+
+// setDefaults is called on each table before its keys are decoded.
+func (t *TableConfig) setDefaults() {
+	*t = TableConfig{
+		Decode:     DecodeConfig{Format: FormatAvroRegistry},
+		MaxEntries: 1_000_000,
+		MaxBytes:   256 * MiB,
+	}
 }
 
 // DecodeConfig says how record values (and keys) of a pipeline's topics are decoded.
@@ -282,8 +323,10 @@ func (t *TenantConfig) setDefaults() {
 // setDefaults is called on each pipeline before its keys are decoded.
 func (p *PipelineConfig) setDefaults() {
 	*p = PipelineConfig{
-		Decode:   DecodeConfig{Format: FormatAvroRegistry},
-		OnDelete: transform.OnDeleteSkip,
+		Decode:            DecodeConfig{Format: FormatAvroRegistry},
+		OnDelete:          transform.OnDeleteSkip,
+		OnLookupMiss:      LookupMissSkip,
+		LookupRetryWindow: 30 * time.Second,
 	}
 }
 

@@ -35,6 +35,7 @@ func (l *loader) validate(c *Config) {
 	l.validateKafka(&c.Kafka)
 	l.validateRegistry(c)
 	l.validateTenants(c)
+	l.validateTables(c)
 	l.validatePipelines(c)
 	l.validateDeadLetter(c)
 	l.validateConnector(&c.Connector)
@@ -171,6 +172,9 @@ func (l *loader) validateRegistry(c *Config) {
 	if needed && len(r.URLs) == 0 {
 		l.add(p+".urls", "at least one URL is required when a pipeline decodes avro-registry")
 	}
+	if !needed && slices.ContainsFunc(c.Tables, func(tc TableConfig) bool { return tc.Decode.Format == FormatAvroRegistry }) && len(r.URLs) == 0 {
+		l.add(p+".urls", "at least one URL is required when a table decodes avro-registry")
+	}
 	for i, s := range r.URLs {
 		up := fmt.Sprintf("%s.urls[%d]", p, i)
 		u, err := url.Parse(s)
@@ -305,7 +309,71 @@ func (l *loader) validatePipelines(c *Config) {
 		if pc.OnDelete != transform.OnDeleteSkip && pc.OnDelete != transform.OnDeleteProcess {
 			l.add(p+".onDelete", "must be skip or process, got %s", l.show(p+".onDelete", pc.OnDelete))
 		}
+		switch pc.OnLookupMiss {
+		case LookupMissSkip, LookupMissDeadLetter:
+		case LookupMissRetry:
+			if pc.LookupRetryWindow <= 0 {
+				l.add(p+".lookupRetryWindow", "must be greater than 0 with onLookupMiss: retry")
+			}
+		default:
+			l.add(p+".onLookupMiss", "must be skip, retry or deadLetter, got %s", l.show(p+".onLookupMiss", pc.OnLookupMiss))
+		}
 		l.validateVariables(p, pc.Variables)
+	}
+}
+
+// fieldNameRE is what a table's projected field may be called: a name expressions read as
+// row.field.
+var fieldNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (l *loader) validateTables(c *Config) {
+	names := map[string]int{}
+	decodes := map[string]int{} // topic -> first table reading it
+	for i := range c.Tables {
+		tc, p := &c.Tables[i], fmt.Sprintf("tables[%d]", i)
+		switch j, dup := names[tc.Name]; {
+		case tc.Name == "":
+			l.add(p+".name", "is required")
+		case !pipeNameRE.MatchString(tc.Name):
+			l.add(p+".name", "must contain only letters, digits, '.', '_' and '-', got %s", l.show(p+".name", tc.Name))
+		case dup:
+			l.add(p+".name", "%q is already the name of tables[%d]", tc.Name, j)
+		default:
+			names[tc.Name] = i
+		}
+		switch {
+		case tc.Topic == "":
+			l.add(p+".topic", "is required")
+		case !topicRE.MatchString(tc.Topic):
+			l.add(p+".topic", "%s is not a valid Kafka topic name", l.show(p+".topic", tc.Topic))
+		}
+		l.validateDecode(p+".decode", &tc.Decode)
+		if j, ok := decodes[tc.Topic]; ok && tc.Topic != "" && c.Tables[j].Decode != tc.Decode {
+			l.add(p+".decode", "tables[%d] reads topic %q too, with another decode; tables of one topic decode it alike", j, tc.Topic)
+		} else if !ok {
+			decodes[tc.Topic] = i
+		}
+		if strings.TrimSpace(tc.Key) == "" {
+			l.add(p+".key", "is required")
+		}
+		if len(tc.Value) == 0 {
+			l.add(p+".value", "at least one field is required (name: expression)")
+		}
+		for _, f := range slices.Sorted(maps.Keys(tc.Value)) {
+			fp := p + ".value." + f
+			switch {
+			case !fieldNameRE.MatchString(f):
+				l.add(fp, "a field name must be a letter or '_' then letters, digits and '_'")
+			case strings.TrimSpace(tc.Value[f]) == "":
+				l.add(fp, "an expression is required")
+			}
+		}
+		if tc.MaxEntries < 1 {
+			l.add(p+".maxEntries", "must be at least 1, got %d", tc.MaxEntries)
+		}
+		if tc.MaxBytes < KiB {
+			l.add(p+".maxBytes", "must be at least 1KiB, got %s", strconv.FormatInt(int64(tc.MaxBytes), 10))
+		}
 	}
 }
 

@@ -53,6 +53,10 @@ type ConfigValues struct {
 	TenantID          string
 	Token             string
 	RequestsPerMinute int
+	// Joins adds the demo's joins (workload.DemoJoins): the lookup tables, the call-start
+	// pipeline of the interactions topic, and the customers pipeline's fan-out to the
+	// customer's active calls. The interactions topic must then exist.
+	Joins bool
 }
 
 // Config renders the embedded demo config with v and the demo pipelines, and loads it.
@@ -62,7 +66,26 @@ func Config(v ConfigValues) (*config.Config, error) {
 		return nil, fmt.Errorf("rendering demo config: %w", err)
 	}
 	b.WriteString("\n")
-	b.WriteString(workload.DemoPipelines)
+	if !v.Joins {
+		b.WriteString(workload.DemoPipelines)
+		return config.Parse(b.Bytes(), "demo-config.yaml")
+	}
+	// The joins file holds tables: then pipelines:; its pipelines continue the demo's list.
+	pipelines := workload.DemoPipelines
+	if strings.Count(pipelines, workload.DemoCustomersIdentifier) < 1 {
+		return nil, errors.New("demo pipelines: the customers identifier to extend with the joins is missing")
+	}
+	pipelines = strings.Replace(pipelines, workload.DemoCustomersIdentifier, workload.DemoCustomersJoinIdentifier, 1)
+	tables, joinPipelines, ok := strings.Cut(workload.DemoJoins, "\npipelines:\n")
+	if !ok {
+		return nil, errors.New("demo joins: no pipelines key")
+	}
+	b.WriteString(strings.TrimRight(pipelines, "\n"))
+	b.WriteString("\n")
+	b.WriteString(joinPipelines)
+	b.WriteString("\n")
+	b.WriteString(tables)
+	b.WriteString("\n")
 	return config.Parse(b.Bytes(), "demo-config.yaml")
 }
 
@@ -75,10 +98,14 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rate := fs.Float64("rate", 5, "events per second when running until interrupted")
 	rpm := fs.Int("requests-per-minute", 6000, "the tenant's budget, at the simulator and in the connector (the real API's is 100)")
 	seed := fs.Uint64("seed", 1, "seed of the event generator")
+	calls := fs.Float64("calls", 0.15, "fraction of events that start or end a call on the interactions topic (joined with the customers table); 0 turns the joins off")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --events: give up after this long")
 	level := fs.String("log-level", "warn", "connector log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *calls < 0 || *calls > 1 {
+		return fmt.Errorf("--calls must be within [0, 1], got %v", *calls)
 	}
 	lvl, err := zapcore.ParseLevel(*level)
 	if err != nil {
@@ -89,7 +116,11 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer func() { _ = log.Sync() }()
 
 	wopts := workload.DefaultOptions()
+	wopts.CallRatio = *calls
 	topics := []string{workload.CustomersTopic, workload.OrdersTopic, workload.FlatTopic}
+	if *calls > 0 {
+		topics = append(topics, workload.InteractionsTopic)
+	}
 
 	// The broker.
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, topics...))
@@ -139,7 +170,7 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// The connector, from the embedded config.
 	cfg, err := Config(ConfigValues{
 		Brokers: strings.Join(seeds, ", "), Registry: reg.URL(), API: apiURL,
-		TenantID: tenantID, Token: token, RequestsPerMinute: *rpm,
+		TenantID: tenantID, Token: token, RequestsPerMinute: *rpm, Joins: *calls > 0,
 	})
 	if err != nil {
 		return err
@@ -185,12 +216,30 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	start := time.Now()
 	evs := gen.Generate(*events)
-	if err := produce(ctx, producer, evs); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "  produced %d events; waiting until all are written and committed\n", len(evs))
 	adm := kadm.NewClient(producer)
-	committed, end, waitErr := waitCommitted(ctx, adm, cfg.Kafka.GroupID, topics, *timeout, runErr)
+	// With joins, produce in rounds, each waiting for the previous one to be written: a call
+	// started in one round must receive its customer's changes of later rounds through the
+	// activeInteractions table. Produced at once, the customers table would often hold a
+	// customer's last row before the call's start is read, and the check could not tell a
+	// join that fans out from one that does not.
+	rounds := 1
+	if *calls > 0 {
+		rounds = joinRounds
+	}
+	var committed, end int64
+	var waitErr error
+	for i := range rounds {
+		part := evs[i*len(evs)/rounds : (i+1)*len(evs)/rounds]
+		if err := produce(ctx, producer, part); err != nil {
+			return err
+		}
+		if i == rounds-1 {
+			fmt.Fprintf(stdout, "  produced %d events; waiting until all are written and committed\n", len(evs))
+		}
+		if committed, end, waitErr = waitCommitted(ctx, adm, cfg.Kafka.GroupID, topics, *timeout, runErr); waitErr != nil {
+			break
+		}
+	}
 	stopConnector()
 	if rerr := <-runErr; rerr != nil && waitErr == nil {
 		waitErr = rerr
@@ -216,6 +265,9 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return nil
 }
+
+// joinRounds is how many rounds demo --events produces in when calls are on.
+const joinRounds = 5
 
 func randomToken() string {
 	b := make([]byte, 16)

@@ -234,20 +234,40 @@ func formatCents(c int64) string {
 // identifier, the last value of each name. Because each interaction id is carried by one key
 // per topic, and the topics' variable names are disjoint, this holds whatever the partitioning
 // and the interleaving of partitions.
+//
+// With calls (Options.CallRatio) a call receives its customer's variables from two topics: its
+// start (joined with the customers table) and the customer's later changes (joined with the
+// activeInteractions table). Whatever the interleaving, the connector leaves a call with the
+// values of the customer's last change while it is active (connector.Connector.apply says why),
+// which is what this fold gives, since the generator never deletes a customer on a call. An
+// ended call is left out: what reached it just before its end depends on timing.
 func FinalState(events []Event) map[string]map[string]string {
 	out := make(map[string]map[string]string)
+	ended := make(map[string]bool)
 	for _, ev := range events {
-		if ev.Identifier == "" {
-			continue
+		if ev.Ends != "" {
+			ended[ev.Ends] = true
 		}
-		m := out[ev.Identifier]
-		if m == nil {
-			m = make(map[string]string, len(ev.Vars))
-			out[ev.Identifier] = m
+		for i := -1; i < len(ev.Also); i++ {
+			id := ev.Identifier
+			if i >= 0 {
+				id = ev.Also[i]
+			}
+			if id == "" || ev.Vars == nil {
+				continue
+			}
+			m := out[id]
+			if m == nil {
+				m = make(map[string]string, len(ev.Vars))
+				out[id] = m
+			}
+			for k, v := range ev.Vars {
+				m[k] = v
+			}
 		}
-		for k, v := range ev.Vars {
-			m[k] = v
-		}
+	}
+	for id := range ended {
+		delete(out, id)
 	}
 	return out
 }

@@ -53,9 +53,10 @@ func (f Framing) String() string {
 
 // Default topic names: Debezium's <server>.<schema>.<table>.
 const (
-	CustomersTopic = "crm.public.customers"
-	OrdersTopic    = "crm.public.orders"
-	FlatTopic      = "crm.flat.customers"
+	CustomersTopic    = "crm.public.customers"
+	OrdersTopic       = "crm.public.orders"
+	FlatTopic         = "crm.flat.customers"
+	InteractionsTopic = "cc.interactions"
 )
 
 // SchemaIDs are the registry ids of the shipped schemas, for FramingConfluent.
@@ -91,8 +92,14 @@ type Options struct {
 	// Framing and, for FramingConfluent, the schema ids.
 	Framing Framing
 	IDs     SchemaIDs
+	// CallRatio is the fraction of events on InteractionsTopic: a call starting for a live
+	// customer, or an active call ending (JSON, see CallEvent). 0, the default, emits none and
+	// leaves the rest of the stream as it was. With calls, a customer with an active call is
+	// never deleted (a delete becomes an update), so a join's outcome does not hang on the
+	// order in which the connector reads the two topics.
+	CallRatio float64
 	// Topic names; empty means the default.
-	CustomersTopic, OrdersTopic, FlatTopic string
+	CustomersTopic, OrdersTopic, FlatTopic, InteractionsTopic string
 	// Start is the time of the first event; each event is Step later than the previous one.
 	// Zero means 2026-01-01T09:00:00Z and 250ms.
 	Start time.Time
@@ -127,7 +134,7 @@ func (o *Options) fill() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"orderRatio", o.OrderRatio}, {"updateRatio", o.UpdateRatio}, {"deleteRatio", o.DeleteRatio}, {"sipRatio", o.SIPRatio}} {
+	}{{"orderRatio", o.OrderRatio}, {"updateRatio", o.UpdateRatio}, {"deleteRatio", o.DeleteRatio}, {"sipRatio", o.SIPRatio}, {"callRatio", o.CallRatio}} {
 		if r.v < 0 || r.v > 1 {
 			errs = append(errs, fmt.Errorf("%s must be within [0, 1], got %v", r.name, r.v))
 		}
@@ -161,6 +168,9 @@ func (o *Options) fill() error {
 	if o.FlatTopic == "" {
 		o.FlatTopic = FlatTopic
 	}
+	if o.InteractionsTopic == "" {
+		o.InteractionsTopic = InteractionsTopic
+	}
 	if o.Start.IsZero() {
 		o.Start = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	}
@@ -182,8 +192,14 @@ type Event struct {
 	// record).
 	Identifier string
 	// Vars are the variables (name to value) the demo pipeline produces for this record: nil
-	// when Identifier is empty; a variable whose column is null is absent, not empty.
+	// when Identifier and Also are empty; a variable whose column is null is absent, not empty.
 	Vars map[string]string
+	// Also are more identifiers that receive Vars, with the demo's joins (DemoJoins): the
+	// active calls of the customer a customer event is about.
+	Also []string
+	// Ends is the call an ended event ends: from then on it receives nothing, and FinalState
+	// drops it (what reached it just before its end depends on timing).
+	Ends string
 }
 
 // Generator produces Events. It is deterministic: one seed and one Options give the same
@@ -204,6 +220,7 @@ type Generator struct {
 	orderPool    pool
 	claimed      map[string]bool // interactions already used by an order
 	pending      *Event          // a tombstone to emit next
+	calls        callState
 }
 
 type codecs struct {
@@ -226,6 +243,7 @@ func NewGenerator(seed uint64, opts Options) (*Generator, error) {
 		custPool:  newPool(opts.Customers),
 		orderPool: newPool(max(opts.Orders, 0)),
 		claimed:   make(map[string]bool),
+		calls:     newCallState(),
 	}
 	var err error
 	for _, c := range []struct {
@@ -265,6 +283,11 @@ func (g *Generator) Next() Event {
 	g.now = g.now.Add(g.o.Step)
 	g.lsn += int64(64 + g.rng.IntN(4096))
 	g.txID++
+	if g.o.CallRatio > 0 && g.rng.Float64() < g.o.CallRatio {
+		if ev, ok := g.callEvent(); ok {
+			return ev
+		}
+	}
 	if !g.o.Flat && g.o.OrderRatio > 0 && g.rng.Float64() < g.o.OrderRatio && len(g.custPool.live) > 0 {
 		return g.orderEvent()
 	}
@@ -288,6 +311,9 @@ func (g *Generator) pickOp(p *pool, deletes bool) (op string, id int64) {
 
 func (g *Generator) customerEvent() Event {
 	op, id := g.pickOp(&g.custPool, !g.o.Flat)
+	if op == "d" && len(g.calls.byCustomer[id]) > 0 {
+		op = "u" // see Options.CallRatio
+	}
 	c := &g.customers[id]
 	before := *c
 	switch op {
@@ -311,8 +337,9 @@ func (g *Generator) customerEvent() Event {
 	}
 	if op != "d" {
 		a = c
-		if c.interaction != "" {
-			ev.Identifier = c.interaction
+		ev.Identifier = c.interaction
+		ev.Also = g.calls.of(id)
+		if ev.Identifier != "" || len(ev.Also) > 0 {
 			ev.Vars = c.vars()
 		}
 	}
