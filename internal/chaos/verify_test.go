@@ -160,6 +160,51 @@ func (e *Env) ProduceOver(w *Workload, d time.Duration) <-chan error {
 // ---------------------------------------------------------------------------------------------
 // Verification
 
+// partitionLosses reads from each process's log when it released partitions without
+// committing: they were lost (its session expired), so they are redelivered from the committed
+// offsets. The log's timestamps have millisecond precision; each is moved to the end of its
+// millisecond, so a write that reached the simulator before the release returned counts as
+// before it.
+func partitionLosses(procs []*Proc) map[string][]time.Time {
+	out := make(map[string][]time.Time)
+	for _, p := range procs {
+		b, err := os.ReadFile(p.LogPath)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, `"msg":"partitions released"`) {
+				continue
+			}
+			var l struct {
+				TS        string `json:"ts"`
+				Committed bool   `json:"committed"`
+			}
+			if json.Unmarshal([]byte(line), &l) != nil || l.Committed {
+				continue
+			}
+			at, err := time.Parse("2006-01-02T15:04:05.000Z0700", l.TS)
+			if err != nil {
+				p.t.Errorf("%s: unreadable log time %q: %v", p.Name, l.TS, err)
+				continue
+			}
+			out[p.Name] = append(out[p.Name], at.Add(time.Millisecond))
+		}
+	}
+	return out
+}
+
+// countBefore counts the times in ts before t.
+func countBefore(ts []time.Time, t time.Time) int {
+	n := 0
+	for _, x := range ts {
+		if x.Before(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // VerifyOptions say what a scenario expects beyond "everything written once, in order".
 type VerifyOptions struct {
 	// DeadLetter is true for the events that must be in the dead-letter topic (nil: none).
@@ -191,7 +236,10 @@ type Result struct {
 //     process lifetime (the _inst each request carries), an identifier's writes carry strictly
 //     increasing _seq: partition order. Across lifetimes a write may go back (a duplicate,
 //     at-least-once) only to an event that was not committed when the write happened, by the
-//     last commit observation taken before it (see commitWatch).
+//     last commit observation taken before it (see commitWatch). A process whose partitions
+//     were lost (its session expired, e.g. in a broker outage) has them redelivered from the
+//     committed offsets like a restarted one, so each loss, read from its log, starts a new
+//     lifetime for this check.
 //  4. Commits: at every observation, each committed offset is at or above the previous one,
 //     and every event below it was already written (or is dead-lettered): nothing is
 //     committed that was not written.
@@ -220,7 +268,8 @@ func (e *Env) Verify(w *Workload, o VerifyOptions) Result {
 
 	// 3. Order, duplicates, and the values each write carries.
 	maxW := make(map[string]int)               // identifier -> highest _seq written so far
-	perLife := make(map[string]map[string]int) // _inst -> identifier -> last _seq
+	perLife := make(map[string]map[string]int) // _inst and epoch -> identifier -> last _seq
+	losses := partitionLosses(e.Procs())       // _inst -> when it lost partitions
 	writtenAt := make(map[string][]writeMark)  // identifier -> (journal seq, max _seq so far)
 	si := -1                                   // last snapshot taken before the entry
 	var bad int
@@ -249,6 +298,9 @@ func (e *Env) Verify(w *Workload, o VerifyOptions) Result {
 		}
 		inst := vars["_inst"]
 		delete(vars, "_inst")
+		if n := countBefore(losses[inst], en.Time); n > 0 {
+			inst += fmt.Sprintf(" (after losing its partitions %d times)", n)
+		}
 		if diff := cmp.Diff(ev.vars(), vars); diff != "" {
 			report("write %d to %q carries values that are not event _seq %d's (-event +write):\n%s", en.Seq, en.Identifier, seq, diff)
 		}
