@@ -28,6 +28,16 @@ const pacerWindow = time.Minute
 // cause (another client on the same tenant) halves the share for a cool-down and then lets it
 // recover, and honours Retry-After by not sending before it passes.
 //
+// With spreading on (setSpread), attempts are also drawn from a bucket refilled at limit per
+// window, evenly, holding at most spreadBurst of the limit: the window's budget is spent at
+// the rate it comes back, not all at once. While the tenant keeps up, the bucket is full and
+// a request goes at once (latency first); once it falls behind, requests wait their turn and
+// everything that arrives for an identifier meanwhile folds into its next request, so it
+// coalesces more the further behind it falls. Spending a whole window at once instead sends
+// thousands of requests with the first of each identifier's events, and each needs a second
+// request for the rest (measured on the backlog benchmark: 24,736 requests for 20,000
+// identifiers).
+//
 // A pacer is safe for concurrent use.
 type pacer struct {
 	now func() time.Time
@@ -48,7 +58,15 @@ type pacer struct {
 	// second), for the hold-back: see reserveLocked.
 	freshCount [60]int
 	freshSec   [60]int64
+
+	spread   bool      // draw attempts from the bucket too (setSpread)
+	tokens   float64   // attempts the bucket holds at tokensAt
+	tokensAt time.Time // when tokens was last brought up to date; zero: the bucket is full
 }
+
+// spreadBurst is the share of the limit the bucket holds: what may go at once after a quiet
+// spell (a tenth of the window: 10 requests at the API's 100 a minute).
+const spreadBurst = 0.1
 
 // initialLogSize caps the log allocated up front; it grows (up to the budget) as the window
 // fills, so a tenant configured with a huge budget costs memory only for what it uses.
@@ -69,6 +87,27 @@ func newPacer(budget int, now func() time.Time) *pacer {
 		log:     make([]time.Time, min(budget, initialLogSize)),
 		changed: make(chan struct{}),
 	}
+}
+
+// setSpread turns spreading on or off (see pacer).
+func (p *pacer) setSpread(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.spread = on
+	p.tokensAt = time.Time{}
+}
+
+// bucketLocked brings the bucket up to now for limit and returns its capacity.
+func (p *pacer) bucketLocked(now time.Time, limit int) float64 {
+	capacity := max(1, float64(limit)*spreadBurst)
+	if p.tokensAt.IsZero() {
+		p.tokens = capacity
+	} else if d := now.Sub(p.tokensAt); d > 0 {
+		p.tokens += float64(limit) * d.Seconds() / pacerWindow.Seconds()
+	}
+	p.tokens = min(p.tokens, capacity)
+	p.tokensAt = now
+	return capacity
 }
 
 // limit is the number of attempts allowed in the window now: budget × share × penalty,
@@ -160,7 +199,8 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 		return p.notBefore.Sub(now)
 	}
 	p.expireLocked(now)
-	limit := p.limitLocked(now)
+	full := p.limitLocked(now)
+	limit := full
 	if !fresh {
 		limit -= p.reserveLocked(now, limit)
 	}
@@ -173,6 +213,14 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 		i := (p.head + k) % len(p.log)
 		return p.log[i].Add(pacerWindow).Sub(now)
 	}
+	if p.spread {
+		p.bucketLocked(now, full)
+		if p.tokens < 1 {
+			rate := float64(full) / pacerWindow.Seconds() // attempts per second
+			return max(time.Millisecond, time.Duration((1-p.tokens)/rate*float64(time.Second)))
+		}
+		p.tokens--
+	}
 	p.inflight++
 	return 0
 }
@@ -183,6 +231,11 @@ func (p *pacer) finish(sent bool, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inflight--
+	if !sent && p.spread {
+		// An attempt never sent gives its token back.
+		capacity := p.bucketLocked(at, p.limitLocked(at))
+		p.tokens = min(p.tokens+1, capacity)
+	}
 	if sent {
 		p.expireLocked(at)
 		if p.count == len(p.log) {

@@ -293,3 +293,97 @@ func TestPacerHoldsBackForNewInteractions(t *testing.T) {
 		t.Fatalf("a window after the new interactions, updates took %d slots, want 100", n)
 	}
 }
+
+// TestPacerSpreads: with spreading on, a burst of a tenth of the limit goes at once, then
+// attempts come at the rate the window gives them back (limit per window, evenly); a quiet
+// spell refills the bucket up to the burst, never more; an unsent attempt gives its token
+// back; and the window's log still caps every rolling window.
+func TestPacerSpreads(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(600, clk.now) // 10 a second, a burst of 60
+	p.setSpread(true)
+	n := 0
+	for acquire(p, clk) == 0 {
+		n++
+	}
+	if n != 60 {
+		t.Fatalf("burst of %d attempts at once, want 60 (a tenth of the limit)", n)
+	}
+	if w := p.tryAcquire(clk.now()); w != 100*time.Millisecond {
+		t.Fatalf("after the burst: wait %v, want 100ms (one attempt at 10 a second)", w)
+	}
+	// 10 s at the bucket's pace: 100 more, evenly.
+	for i := 0; i < 100; i++ {
+		clk.advance(100 * time.Millisecond)
+		if w := acquire(p, clk); w != 0 {
+			t.Fatalf("paced attempt %d refused: wait %v", i+1, w)
+		}
+		if w := p.tryAcquire(clk.now()); w == 0 {
+			t.Fatalf("paced attempt %d: a second attempt in the same instant was allowed", i+1)
+		}
+	}
+	// An unsent reservation returns its token.
+	clk.advance(100 * time.Millisecond)
+	if w := p.tryAcquire(clk.now()); w != 0 {
+		t.Fatalf("after 100ms: wait %v", w)
+	}
+	p.finish(false, clk.now())
+	if w := acquire(p, clk); w != 0 {
+		t.Fatalf("the token of an unsent attempt was not given back: wait %v", w)
+	}
+	// A long quiet spell refills only up to the burst.
+	clk.advance(10 * time.Minute)
+	n = 0
+	for acquire(p, clk) == 0 {
+		n++
+	}
+	if n != 60 {
+		t.Fatalf("after a quiet spell: %d at once, want the burst of 60", n)
+	}
+}
+
+// TestPacerSpreadNeverExceedsWindow: spreading draws from a bucket and the window's log at
+// once; whatever the bucket holds, no rolling window gets more than the limit, and a tenant
+// that asks all the time gets the whole limit in every window (none wasted).
+func TestPacerSpreadNeverExceedsWindow(t *testing.T) {
+	for _, limit := range []int{1, 7, 100, 6000} {
+		clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		p := newPacer(limit, clk.now)
+		p.setSpread(true)
+		var granted []time.Time
+		end := clk.now().Add(5 * pacerWindow)
+		for clk.now().Before(end) {
+			w := acquire(p, clk)
+			if w == 0 {
+				granted = append(granted, clk.now())
+				continue
+			}
+			if w == waitForFinish {
+				t.Fatalf("limit %d: waitForFinish with nothing on the wire", limit)
+			}
+			clk.advance(w)
+		}
+		j := 0
+		for i := range granted {
+			for j < len(granted) && granted[j].Sub(granted[i]) < pacerWindow {
+				j++
+			}
+			if n := j - i; n > limit {
+				t.Fatalf("limit %d: %d attempts in the window from %v", limit, n, granted[i])
+			}
+		}
+		// Always asking: at least the limit in each full minute from the start.
+		for m := 0; m < 4; m++ {
+			from := granted[0].Add(time.Duration(m) * pacerWindow)
+			n := 0
+			for _, g := range granted {
+				if !g.Before(from) && g.Before(from.Add(pacerWindow)) {
+					n++
+				}
+			}
+			if n < limit*98/100 {
+				t.Fatalf("limit %d: minute %d used %d, want at least 98%% of the limit", limit, m+1, n)
+			}
+		}
+	}
+}

@@ -30,7 +30,66 @@ type contribution struct {
 	pipeline string
 	vars     []api.Variable
 	sent     int       // variables already carried, when a contribution is split across requests
-	at       time.Time // when it was queued
+	at       time.Time // when it was queued (or the contribution it superseded was)
+	// riders are the records of earlier contributions this one superseded on arrival: they
+	// are done (or dead-lettered) with it. folded counts their variables, for the metric.
+	riders []*rec
+	folded int
+}
+
+// supersedeScan is how many of an identifier's latest pending contributions a new one is
+// compared with on arrival.
+const supersedeScan = 8
+
+// supersede removes from it.pending the contributions that c makes redundant, and makes their
+// records ride on c. An earlier contribution is redundant when c sets every name it sets (so
+// at fold time c's values would win anyway), comes from the same partition (so a revocation
+// drops both or neither) and pipeline (named in dead letters), is not carried by the request
+// in flight and was not partly sent. A backlog of updates to one identifier then holds one
+// contribution and a list of records instead of a contribution and its variables per record:
+// this is what lets a large backlog coalesce within the pending bound. The fold is unchanged
+// except for the order of names in a request, which the API ignores. The caller holds t.mu.
+func (it *ident) supersede(c *contribution) {
+	lo := 0
+	if it.inflight != nil {
+		lo = len(it.inflight.carried)
+	}
+	for i := len(it.pending) - 1; i >= lo && i >= len(it.pending)-supersedeScan; i-- {
+		old := it.pending[i]
+		if old.sent != 0 || old.rec.part != c.rec.part || old.pipeline != c.pipeline || !setsAll(c.vars, old.vars) {
+			continue
+		}
+		c.riders = append(c.riders, old.rec)
+		c.riders = append(c.riders, old.riders...)
+		c.folded += len(old.vars) + old.folded
+		// Keep the queued times in order, and the identifier's place in the ready heap
+		// (ordered by its first pending contribution's time): what follows old inherits its time.
+		if i+1 < len(it.pending) {
+			it.pending[i+1].at = old.at
+		} else {
+			c.at = old.at
+		}
+		copy(it.pending[i:], it.pending[i+1:])
+		it.pending[len(it.pending)-1] = nil
+		it.pending = it.pending[:len(it.pending)-1]
+	}
+}
+
+// setsAll reports whether every name in old is also in vars.
+func setsAll(vars, old []api.Variable) bool {
+	for i := range old {
+		found := false
+		for j := range vars {
+			if vars[j].Name == old[i].Name {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // ident is one identifier's queue. Its pending list keeps contributions in arrival (partition)
@@ -108,11 +167,13 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 	if maxVars <= 0 || maxVars > api.MaxVariablesPerRequest {
 		maxVars = api.MaxVariablesPerRequest
 	}
+	p := newPacer(opts.RequestsPerMinute, now)
+	p.setSpread(true) // spend the window as it comes back, so a backlog coalesces (see pacer)
 	return &tenant{
 		name:    name,
 		opts:    opts,
 		client:  c,
-		pacer:   newPacer(opts.RequestsPerMinute, now),
+		pacer:   p,
 		sink:    sink,
 		log:     log.With(zap.String("tenant", name)),
 		now:     now,
@@ -146,6 +207,7 @@ func (t *tenant) add(id string, c *contribution) {
 			t.pacer.noteFresh(c.at)
 		}
 	}
+	it.supersede(c)
 	it.pending = append(it.pending, c)
 	wasReady := it.heapIdx >= 0
 	if it.inflight == nil && !wasReady {
@@ -295,7 +357,7 @@ func (t *tenant) build() *request {
 		}
 		total := 0
 		for _, cr := range req.carried {
-			total += cr.upto - cr.c.sent
+			total += cr.upto - cr.c.sent + cr.c.folded
 		}
 		t.metrics.recordRequest(t.name, len(req.vars), total-len(req.vars))
 		req.body = api.AppendRequest(make([]byte, 0, 64+len(req.vars)*96), req.vars, t.opts.DataForm)
@@ -460,14 +522,19 @@ func (t *tenant) markGone(id string, now time.Time) {
 func (t *tenant) deadLetter(ctx context.Context, req *request, class, msg string) {
 	seen := make(map[*rec]bool, len(req.carried))
 	for _, cr := range req.carried {
-		r := cr.c.rec
-		if seen[r] || r.part.isRevoked() {
-			continue
-		}
-		seen[r] = true
-		if err := t.sink.deadLetter(ctx, r, cr.c.pipeline, class, msg); err != nil {
-			t.finish(req, false)
-			return
+		for i := -1; i < len(cr.c.riders); i++ {
+			r := cr.c.rec
+			if i >= 0 {
+				r = cr.c.riders[i] // superseded on arrival: its values would have been in this request
+			}
+			if seen[r] || r.part.isRevoked() {
+				continue
+			}
+			seen[r] = true
+			if err := t.sink.deadLetter(ctx, r, cr.c.pipeline, class, msg); err != nil {
+				t.finish(req, false)
+				return
+			}
 		}
 	}
 	t.finish(req, true)
@@ -488,6 +555,7 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 			cr.c.sent = cr.upto
 			if cr.upto == len(cr.c.vars) {
 				completed = append(completed, cr.c.rec)
+				completed = append(completed, cr.c.riders...)
 			}
 		}
 		last := req.carried[n-1]
