@@ -90,8 +90,8 @@ type Options struct {
 
 	ShutdownTimeout   time.Duration // default 30s
 	CommitInterval    time.Duration // default 1s
-	MaxPendingRecords int           // default 100,000
-	MaxPendingBytes   int64         // default 64 MiB
+	MaxPendingRecords int           // default 1,000,000
+	MaxPendingBytes   int64         // default 128 MiB (counted as recOverhead and contributionCost say)
 	MaxVariables      int           // per request, default and at most 50
 	Linger            time.Duration // wait this long for more of a burst before a first send
 	RevokeGrace       time.Duration // how long a revoke waits for requests on the wire; default 5s
@@ -180,10 +180,10 @@ func New(opts Options) (*Connector, error) {
 		opts.CommitInterval = time.Second
 	}
 	if opts.MaxPendingRecords <= 0 {
-		opts.MaxPendingRecords = 100_000
+		opts.MaxPendingRecords = 1_000_000
 	}
 	if opts.MaxPendingBytes <= 0 {
-		opts.MaxPendingBytes = 64 << 20
+		opts.MaxPendingBytes = 128 << 20
 	}
 	if opts.PingTimeout <= 0 {
 		opts.PingTimeout = 30 * time.Second
@@ -445,13 +445,34 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			c.log.Warn("fetch error", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
 		})
 		c.dispatch(fetches)
-		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || c.pendingBytes.Load() >= c.opts.MaxPendingBytes {
+		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || c.pendingBytes.Load() >= c.opts.MaxPendingBytes ||
+			c.unprocessed() >= maxUnprocessed {
 			c.client.PauseFetchTopics(c.topics...)
 			paused = true
 			c.paused.Store(true)
 		}
 		c.client.AllowRebalance()
 	}
+}
+
+// maxUnprocessed bounds the records fetched and not yet decoded and transformed, as a second
+// reason to pause fetching. They cost the most (the kgo.Record and its share of the fetched
+// batch, which a record still queued keeps alive), and fetching far ahead of the workers buys
+// nothing; once processed, a record whose values were superseded costs only recOverhead, so
+// the pending bound can hold a large backlog while it coalesces.
+const maxUnprocessed = 2 * maxPoll
+
+// unprocessed counts the records queued for the partition workers.
+func (c *Connector) unprocessed() int {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	n := 0
+	for _, ps := range c.parts {
+		for _, w := range ps {
+			n += w.p.queue.len()
+		}
+	}
+	return n
 }
 
 // waitBelowLowWater waits until pending work falls to three quarters of its bounds, so
@@ -461,7 +482,8 @@ func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
 	defer t.Stop()
 	for {
 		c.lastLoop.Store(time.Now().UnixNano())
-		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4 {
+		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4 &&
+			c.unprocessed() <= maxUnprocessed/2 {
 			return true
 		}
 		select {
@@ -491,8 +513,9 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		batch := make([]*rec, len(ftp.Records))
 		var bytes int64
 		for i, kr := range ftp.Records {
-			r := &rec{kr: kr, part: w.p, size: int64(len(kr.Key)+len(kr.Value)) + recOverhead}
-			bytes += r.size
+			r := &rec{kr: kr, part: w.p}
+			r.size.Store(int64(len(kr.Key)+len(kr.Value)) + recOverhead)
+			bytes += r.size.Load()
 			batch[i] = r
 			w.p.add(r)
 		}
@@ -505,9 +528,16 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 }
 
 // recOverhead is what a pending record costs beyond its key and value: the kgo.Record, our
-// rec, its contribution and its decoded variables (about 1.5 KB measured with the throughput
-// benchmark), so maxPendingBytes bounds memory rather than payload.
-const recOverhead = 1536
+// rec and the references to it, so maxPendingBytes bounds memory rather than payload. Its
+// contributions are charged while they are queued (chargeContributions), so a record whose
+// contribution was superseded on arrival costs only this.
+const recOverhead = 320
+
+// charge adds n bytes to what r counts against the pending bound (n < 0 releases them).
+func (c *Connector) charge(r *rec, n int64) {
+	r.size.Add(n)
+	c.pendingBytes.Add(n)
+}
 
 // drain waits until no record is pending, or the timeout passes.
 func (c *Connector) drain(timeout time.Duration) bool {
@@ -641,7 +671,7 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 		undone := w.p.revoke()
 		var bytes int64
 		for _, r := range undone {
-			bytes += r.size
+			bytes += r.size.Load()
 		}
 		c.pendingRecords.Add(-int64(len(undone)))
 		c.pendingBytes.Add(-bytes)
@@ -802,6 +832,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 		}
 		t := c.tenants[pl.Tenant]
 		r.outstanding.Store(int32(len(res.Identifiers)))
+		c.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
 		now := c.opts.Now()
 		for _, id := range res.Identifiers {
 			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now})
@@ -817,6 +848,9 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 	}
 }
 
+// uncharge implements recordSink.
+func (c *Connector) uncharge(r *rec, n int64) { c.charge(r, -n) }
+
 // contributionDone implements recordSink.
 func (c *Connector) contributionDone(r *rec) {
 	if r.outstanding.Add(-1) == 0 {
@@ -827,7 +861,7 @@ func (c *Connector) contributionDone(r *rec) {
 func (c *Connector) recordDone(r *rec) {
 	if r.part.markDone(r) {
 		c.pendingRecords.Add(-1)
-		c.pendingBytes.Add(-r.size)
+		c.pendingBytes.Add(-r.size.Load())
 		c.stats.done.Add(1)
 	}
 }

@@ -19,6 +19,9 @@ type recordSink interface {
 	// contributionDone is called once per contribution carried by a successful request, or
 	// dead-lettered.
 	contributionDone(r *rec)
+	// uncharge releases n bytes r counted against the pending bound: its contribution was
+	// superseded on arrival.
+	uncharge(r *rec, n int64)
 	// deadLetter writes r to the dead-letter topic and returns once it is acknowledged. It
 	// returns an error only when ctx ends or no dead-letter topic is configured.
 	deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error
@@ -49,7 +52,7 @@ const supersedeScan = 8
 // contribution and a list of records instead of a contribution and its variables per record:
 // this is what lets a large backlog coalesce within the pending bound. The fold is unchanged
 // except for the order of names in a request, which the API ignores. The caller holds t.mu.
-func (it *ident) supersede(c *contribution) {
+func (t *tenant) supersede(it *ident, c *contribution) {
 	lo := 0
 	if it.inflight != nil {
 		lo = len(it.inflight.carried)
@@ -61,6 +64,7 @@ func (it *ident) supersede(c *contribution) {
 		}
 		c.riders = append(c.riders, old.rec)
 		c.riders = append(c.riders, old.riders...)
+		t.sink.uncharge(old.rec, contributionCost(old.vars))
 		c.folded += len(old.vars) + old.folded
 		// Keep the queued times in order, and the identifier's place in the ready heap
 		// (ordered by its first pending contribution's time): what follows old inherits its time.
@@ -73,6 +77,17 @@ func (it *ident) supersede(c *contribution) {
 		it.pending[len(it.pending)-1] = nil
 		it.pending = it.pending[:len(it.pending)-1]
 	}
+}
+
+// contributionCost is what a queued contribution of vars is counted in the pending bound: the
+// contribution, its place in its identifier's queue and a share of the identifier's state, and
+// its variables (measured with the benchmarks' heap profiles).
+func contributionCost(vars []api.Variable) int64 {
+	n := int64(256)
+	for i := range vars {
+		n += 80 + int64(len(vars[i].Value))
+	}
+	return n
 }
 
 // setsAll reports whether every name in old is also in vars.
@@ -207,7 +222,7 @@ func (t *tenant) add(id string, c *contribution) {
 			t.pacer.noteFresh(c.at)
 		}
 	}
-	it.supersede(c)
+	t.supersede(it, c)
 	it.pending = append(it.pending, c)
 	wasReady := it.heapIdx >= 0
 	if it.inflight == nil && !wasReady {

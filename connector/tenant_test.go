@@ -35,6 +35,8 @@ func (s *fakeSink) contributionDone(r *rec) {
 	r.part.markDone(r)
 }
 
+func (s *fakeSink) uncharge(r *rec, n int64) { r.size.Add(-n) }
+
 func (s *fakeSink) deadLetter(_ context.Context, r *rec, _, class, msg string) error {
 	s.mu.Lock()
 	s.dead[r] = class + ": " + msg
