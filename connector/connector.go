@@ -91,7 +91,7 @@ type Options struct {
 	ShutdownTimeout   time.Duration // default 30s
 	CommitInterval    time.Duration // default 1s
 	MaxPendingRecords int           // default 1,000,000
-	MaxPendingBytes   int64         // default 128 MiB (counted as recOverhead and contributionCost say)
+	MaxPendingBytes   int64         // default 192 MiB (counted as recOverhead and contributionCost say)
 	MaxVariables      int           // per request, default and at most 50
 	Linger            time.Duration // wait this long for more of a burst before a first send
 	RevokeGrace       time.Duration // how long a revoke waits for requests on the wire; default 5s
@@ -136,7 +136,12 @@ type Connector struct {
 	pendingRecords atomic.Int64
 	pendingBytes   atomic.Int64
 	paused         atomic.Bool
-	metrics        *Metrics
+	// Per tenant (with more than one): the bytes its records hold, its topics, and whether
+	// fetching is paused for them (see pauseTenants).
+	tenantBytes  map[string]*atomic.Int64
+	tenantTopics map[string][]string
+	tenantPaused map[string]*atomic.Bool
+	metrics      *Metrics
 
 	// Health: set as the connector starts, runs and stops.
 	connected    atomic.Bool
@@ -183,7 +188,7 @@ func New(opts Options) (*Connector, error) {
 		opts.MaxPendingRecords = 1_000_000
 	}
 	if opts.MaxPendingBytes <= 0 {
-		opts.MaxPendingBytes = 128 << 20
+		opts.MaxPendingBytes = 192 << 20
 	}
 	if opts.PingTimeout <= 0 {
 		opts.PingTimeout = 30 * time.Second
@@ -234,6 +239,18 @@ func New(opts Options) (*Connector, error) {
 		}
 		c.replay = true
 		c.topics = []string{opts.ReplayFrom}
+	}
+	c.tenantBytes = make(map[string]*atomic.Int64)
+	c.tenantTopics = make(map[string][]string)
+	c.tenantPaused = make(map[string]*atomic.Bool)
+	if !c.replay {
+		for topic, pl := range c.byTopic {
+			if c.tenantBytes[pl.Tenant] == nil {
+				c.tenantBytes[pl.Tenant] = new(atomic.Int64)
+				c.tenantPaused[pl.Tenant] = new(atomic.Bool)
+			}
+			c.tenantTopics[pl.Tenant] = append(c.tenantTopics[pl.Tenant], topic)
+		}
 	}
 	for name, to := range opts.Tenants {
 		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
@@ -418,12 +435,17 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			if !c.waitBelowLowWater(ctx) {
 				return nil
 			}
-			c.client.ResumeFetchTopics(c.topics...)
+			c.client.ResumeFetchTopics(c.resumableTopics()...)
 			paused = false
 			c.paused.Store(false)
 		}
-		// A bounded poll keeps the loop turning (and /healthz honest) on an idle replica.
-		turnCtx, endTurn := context.WithTimeout(pollCtx, pollTurn)
+		// A bounded poll keeps the loop turning (and /healthz honest) on an idle replica;
+		// while a tenant's topics are paused, a short one notices soon that they may resume.
+		turn := pollTurn
+		if c.pauseTenants() {
+			turn = tenantPauseTurn
+		}
+		turnCtx, endTurn := context.WithTimeout(pollCtx, turn)
 		fetches := c.client.PollRecords(turnCtx, maxPoll)
 		endTurn()
 		if fetches.IsClientClosed() {
@@ -445,7 +467,8 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			c.log.Warn("fetch error", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
 		})
 		c.dispatch(fetches)
-		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || c.pendingBytes.Load() >= c.opts.MaxPendingBytes ||
+		c.pauseTenants()
+		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || (c.globalBytesBound() && c.pendingBytes.Load() >= c.opts.MaxPendingBytes) ||
 			c.unprocessed() >= maxUnprocessed {
 			c.client.PauseFetchTopics(c.topics...)
 			paused = true
@@ -475,6 +498,69 @@ func (c *Connector) unprocessed() int {
 	return n
 }
 
+// tenantPauseTurn bounds a poll while some tenant's topics are paused.
+const tenantPauseTurn = 100 * time.Millisecond
+
+// pauseTenants pauses fetching for the topics of each tenant whose records hold its share of
+// maxPendingBytes (the bound divided among the tenants) and resumes them once they hold three
+// quarters of it, so a tenant that falls behind (a tight budget, a refused token, a slow API)
+// stops taking memory from the others, whose topics keep flowing. With one tenant the
+// connector-wide bound is the tenant's. It reports whether any tenant's topics are paused.
+func (c *Connector) pauseTenants() bool {
+	if len(c.tenantTopics) < 2 {
+		return false
+	}
+	share := c.opts.MaxPendingBytes / int64(len(c.tenantTopics))
+	anyPaused := false
+	for name, topics := range c.tenantTopics {
+		b, p := c.tenantBytes[name].Load(), c.tenantPaused[name]
+		switch {
+		case !p.Load() && b >= share:
+			c.client.PauseFetchTopics(topics...)
+			p.Store(true)
+			c.log.Info("fetching paused for a tenant's topics: its pending records reached its share of maxPendingBytes",
+				zap.String("tenant", name), zap.Strings("topics", topics), zap.Int64("pending_bytes", b))
+		case p.Load() && b <= share*3/4:
+			p.Store(false)
+			if !c.paused.Load() {
+				c.client.ResumeFetchTopics(topics...)
+			}
+		}
+		anyPaused = anyPaused || p.Load()
+	}
+	return anyPaused
+}
+
+// globalBytesBound reports whether maxPendingBytes pauses every topic at once: with one
+// tenant (or when replaying). With more, each tenant's share pauses its own topics
+// (pauseTenants), which keeps the sum within the bound too; a connector-wide pause there would
+// let a stuck tenant holding three quarters of the bound stop every other tenant for good.
+func (c *Connector) globalBytesBound() bool { return len(c.tenantTopics) < 2 }
+
+// resumableTopics are the consumed topics whose tenant is not paused.
+func (c *Connector) resumableTopics() []string {
+	if len(c.tenantTopics) < 2 {
+		return c.topics
+	}
+	out := make([]string, 0, len(c.topics))
+	for _, topic := range c.topics {
+		if !c.topicPaused(topic) {
+			out = append(out, topic)
+		}
+	}
+	return out
+}
+
+// topicPaused reports whether fetching is paused for topic's tenant.
+func (c *Connector) topicPaused(topic string) bool {
+	pl := c.byTopic[topic]
+	if c.replay || pl == nil {
+		return false
+	}
+	p := c.tenantPaused[pl.Tenant]
+	return p != nil && p.Load()
+}
+
 // waitBelowLowWater waits until pending work falls to three quarters of its bounds, so
 // fetching resumes in steps instead of flapping. It returns false if ctx ends first.
 func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
@@ -482,7 +568,7 @@ func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
 	defer t.Stop()
 	for {
 		c.lastLoop.Store(time.Now().UnixNano())
-		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4 &&
+		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && (!c.globalBytesBound() || c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4) &&
 			c.unprocessed() <= maxUnprocessed/2 {
 			return true
 		}
@@ -512,8 +598,12 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		}
 		batch := make([]*rec, len(ftp.Records))
 		var bytes int64
+		var owner *atomic.Int64
+		if pl := c.byTopic[ftp.Topic]; pl != nil && !c.replay {
+			owner = c.tenantBytes[pl.Tenant]
+		}
 		for i, kr := range ftp.Records {
-			r := &rec{kr: kr, part: w.p}
+			r := &rec{kr: kr, part: w.p, owner: owner}
 			r.size.Store(int64(len(kr.Key)+len(kr.Value)) + recOverhead)
 			bytes += r.size.Load()
 			batch[i] = r
@@ -521,6 +611,9 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		}
 		c.pendingRecords.Add(int64(len(batch)))
 		c.pendingBytes.Add(bytes)
+		if owner != nil {
+			owner.Add(bytes)
+		}
 		c.stats.consumed.Add(int64(len(batch)))
 		c.metrics.recordConsumed(c.consumedLabel(ftp.Topic), len(batch))
 		w.p.queue.push(batch)
@@ -537,6 +630,9 @@ const recOverhead = 320
 func (c *Connector) charge(r *rec, n int64) {
 	r.size.Add(n)
 	c.pendingBytes.Add(n)
+	if r.owner != nil {
+		r.owner.Add(n)
+	}
 }
 
 // drain waits until no record is pending, or the timeout passes.
@@ -669,12 +765,10 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 	for _, w := range ws {
 		off, epoch, ok := w.p.toCommit()
 		undone := w.p.revoke()
-		var bytes int64
 		for _, r := range undone {
-			bytes += r.size.Load()
+			c.charge(r, -r.size.Load())
 		}
 		c.pendingRecords.Add(-int64(len(undone)))
-		c.pendingBytes.Add(-bytes)
 		if ok && commit {
 			if offsets[w.p.topic] == nil {
 				offsets[w.p.topic] = make(map[int32]kgo.EpochOffset)
@@ -861,7 +955,7 @@ func (c *Connector) contributionDone(r *rec) {
 func (c *Connector) recordDone(r *rec) {
 	if r.part.markDone(r) {
 		c.pendingRecords.Add(-1)
-		c.pendingBytes.Add(-r.size.Load())
+		c.charge(r, -r.size.Load())
 		c.stats.done.Add(1)
 	}
 }

@@ -1,8 +1,10 @@
 package connector
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -537,11 +539,11 @@ func (t *tenant) markGone(id string, now time.Time) {
 func (t *tenant) deadLetter(ctx context.Context, req *request, class, msg string) {
 	seen := make(map[*rec]bool, len(req.carried))
 	for _, cr := range req.carried {
-		for i := -1; i < len(cr.c.riders); i++ {
-			r := cr.c.rec
-			if i >= 0 {
-				r = cr.c.riders[i] // superseded on arrival: its values would have been in this request
-			}
+		// The records superseded on arrival (their values would have been in this request)
+		// first, in offset order, so a replay of the dead letters ends with the latest values.
+		recs := append(slices.Clone(cr.c.riders), cr.c.rec)
+		slices.SortFunc(recs, func(a, b *rec) int { return cmp.Compare(a.kr.Offset, b.kr.Offset) })
+		for _, r := range recs {
 			if seen[r] || r.part.isRevoked() {
 				continue
 			}

@@ -17,6 +17,9 @@ type rec struct {
 	// size is what the record counts against the pending bound, in bytes: its own cost from
 	// the fetch, plus its contributions' while they are queued (see chargeContributions).
 	size atomic.Int64
+	// owner is the pending bytes of the tenant the record's pipeline writes to (nil when
+	// replaying, where each record names its own pipeline), for per-tenant pausing.
+	owner *atomic.Int64
 
 	// outstanding counts the contributions (one per identifier) not yet carried.
 	outstanding atomic.Int32
