@@ -64,8 +64,12 @@ func (t *tenant) supersede(it *ident, c *contribution) {
 		if old.sent != 0 || old.rec.part != c.rec.part || old.pipeline != c.pipeline || !setsAll(c.vars, old.vars) {
 			continue
 		}
-		c.riders = append(c.riders, old.rec)
-		c.riders = append(c.riders, old.riders...)
+		if len(c.riders) == 0 {
+			c.riders = append(old.riders, old.rec) // old is dropped: take over its list, no copy
+		} else {
+			c.riders = append(append(c.riders, old.rec), old.riders...)
+		}
+		old.riders = nil
 		t.sink.uncharge(old.rec, contributionCost(old.vars))
 		c.folded += len(old.vars) + old.folded
 		// Keep the queued times in order, and the identifier's place in the ready heap

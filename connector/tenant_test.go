@@ -363,3 +363,42 @@ func TestTenantSupersedesOnArrival(t *testing.T) {
 		})
 	}
 }
+
+// nopSink is a recordSink that does nothing, for benchmarks.
+type nopSink struct{}
+
+func (nopSink) contributionDone(*rec)                                          {}
+func (nopSink) uncharge(*rec, int64)                                           {}
+func (nopSink) deadLetter(context.Context, *rec, string, string, string) error { return nil }
+
+// BenchmarkCoalesce is the coalescer's cost per record: queueing a contribution of 4
+// variables for one of 1,000 identifiers (superseding the earlier one it covers), and, for
+// every 10 records, building one request (the fold and its JSON body) and finishing it.
+func BenchmarkCoalesce(b *testing.B) {
+	tn, err := newTenant("t1", TenantOptions{BaseURL: "http://127.0.0.1:1", TenantID: "t1", Token: "tok", RequestsPerMinute: 100, Concurrency: 1 << 30},
+		nopSink{}, zap.NewNop(), time.Now, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tn.client.close()
+	p := newPartition("t", 0)
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("int-%06d", i)
+	}
+	vars := []api.Variable{v("_customerTier", "gold"), v("_accountBalance", "1,234.56"), v("_customerName", "Ada Lovelace"), v("_lastContactReason", "billing")}
+	now := time.Now()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := &rec{kr: &kgo.Record{Offset: int64(i)}, part: p}
+		r.outstanding.Store(1)
+		tn.add(ids[i%len(ids)], &contribution{rec: r, vars: vars, at: now})
+		if i%10 == 9 {
+			if req := tn.build(); req != nil {
+				tn.finish(req, true)
+			}
+		}
+		i++
+	}
+}
