@@ -21,6 +21,7 @@ func runBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	nIDs := fs.Int("ids", 20_000, "distinct interaction ids")
 	limit := fs.Int("limit", 6000, "requests per minute, at the simulator and in the connector")
 	maxPending := fs.Int("max-pending", 0, "the connector's maxPendingRecords (0: its default)")
+	maxPendingMiB := fs.Int64("max-pending-mib", 0, "the connector's maxPendingBytes in MiB (0: its default)")
 	seed := fs.Uint64("seed", 1, "seed of the record generator")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	level := fs.String("log-level", "warn", "connector log level")
@@ -59,7 +60,7 @@ func runBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sampler := startHeapSampler(200*time.Millisecond, nil)
 	simBefore := env.sim.Stats()
 	start := time.Now()
-	rc, err := env.startConnector(ctx, connOptions{requestsPerMinute: *limit, maxPending: *maxPending})
+	rc, err := env.startConnector(ctx, connOptions{requestsPerMinute: *limit, maxPending: *maxPending, maxPendingBytes: *maxPendingMiB << 20})
 	if err != nil {
 		return err
 	}
