@@ -123,6 +123,7 @@ type ident struct {
 	inflight *request
 	heapIdx  int // index in the tenant's ready heap; -1 when not in it
 	fresh    bool
+	lingers  bool // in the tenant's lingering queue (see enqueueLocked)
 }
 
 // request is one write to the API: a folded prefix of an identifier's pending contributions.
@@ -171,6 +172,12 @@ type tenant struct {
 	lastBlockLog time.Time
 	gone         map[string]time.Time // identifiers whose 404 window expired: 404s dead-letter at once
 	written      *recentSet           // identifiers written before, so new interactions go first
+
+	// lingering holds, in arrival order, the identifiers whose oldest contribution has waited
+	// less than the linger; they move to the ready heap as it passes. Apart from the heap, so
+	// a lingering identifier at the top (a brand-new interaction goes first) cannot hold back
+	// the others that are ready.
+	lingering []*ident
 
 	wake chan struct{} // capacity 1
 	wg   sync.WaitGroup
@@ -230,9 +237,9 @@ func (t *tenant) add(id string, c *contribution) {
 	}
 	t.supersede(it, c)
 	it.pending = append(it.pending, c)
-	wasReady := it.heapIdx >= 0
+	wasReady := it.heapIdx >= 0 || it.lingers
 	if it.inflight == nil && !wasReady {
-		heap.Push(&t.ready, it)
+		t.enqueueLocked(it, t.now())
 	}
 	t.mu.Unlock()
 	if !wasReady {
@@ -297,6 +304,48 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 	}
 }
 
+// enqueueLocked queues an identifier that has pending contributions and nothing in flight:
+// in the ready heap, or with a linger, in the lingering queue until its oldest contribution
+// has waited that long. The caller holds t.mu.
+func (t *tenant) enqueueLocked(it *ident, now time.Time) {
+	if t.linger > 0 && now.Sub(it.pending[0].at) < t.linger {
+		it.lingers = true
+		t.lingering = append(t.lingering, it)
+		return
+	}
+	heap.Push(&t.ready, it)
+}
+
+// promoteLocked moves the identifiers whose linger has passed from the lingering queue to the
+// ready heap, and returns how long until the next one's does (0: none lingers). The queue is
+// in arrival order and the linger is the same for all, so it stops at the first still
+// lingering. The caller holds t.mu.
+func (t *tenant) promoteLocked(now time.Time) time.Duration {
+	for len(t.lingering) > 0 {
+		it := t.lingering[0]
+		if it.lingers && len(it.pending) > 0 {
+			if w := it.pending[0].at.Add(t.linger).Sub(now); w > 0 {
+				return w
+			}
+		}
+		t.lingering[0] = nil
+		t.lingering = t.lingering[1:]
+		if !it.lingers {
+			continue // dropped by a revoke
+		}
+		it.lingers = false
+		if len(it.pending) == 0 {
+			if it.inflight == nil {
+				delete(t.idents, it.id)
+			}
+			continue
+		}
+		heap.Push(&t.ready, it)
+	}
+	t.lingering = nil // let the backing array go
+	return 0
+}
+
 // nextIsFresh reports whether the request the dispatcher would build next is for a brand-new
 // interaction, which may use the budget held back from updates.
 func (t *tenant) nextIsFresh() bool {
@@ -308,20 +357,18 @@ func (t *tenant) nextIsFresh() bool {
 // nextReady reports whether a request could be built now: an identifier is ready, a
 // concurrency slot is free and the tenant is not blocked. With a linger, an identifier is
 // ready only once its oldest contribution has waited that long; wait says how long until the
-// first one is.
+// first lingering one is, when none is ready.
 func (t *tenant) nextReady() (*ident, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.blocked || t.inflight >= t.opts.Concurrency || t.ready.Len() == 0 {
+	wait := t.promoteLocked(t.now())
+	if t.blocked || t.inflight >= t.opts.Concurrency {
 		return nil, 0
 	}
-	top := t.ready[0]
-	if t.linger > 0 {
-		if w := top.pending[0].at.Add(t.linger).Sub(t.now()); w > 0 {
-			return nil, w
-		}
+	if t.ready.Len() == 0 {
+		return nil, wait
 	}
-	return top, 0
+	return t.ready[0], 0
 }
 
 // build pops the most urgent identifier and folds a prefix of its contributions into one
@@ -589,8 +636,8 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 	}
 	it.pending = dropRevoked(it.pending)
 	if len(it.pending) > 0 {
-		heap.Push(&t.ready, it)
-	} else if it.heapIdx < 0 {
+		t.enqueueLocked(it, t.now())
+	} else if it.heapIdx < 0 && !it.lingers {
 		delete(t.idents, it.id)
 	}
 	t.mu.Unlock()
@@ -642,6 +689,7 @@ func (t *tenant) revoke(parts map[*partition]struct{}, grace time.Duration) {
 			if it.heapIdx >= 0 {
 				heap.Remove(&t.ready, it.heapIdx)
 			}
+			it.lingers = false // promoteLocked skips it
 			delete(t.idents, id)
 		case it.heapIdx >= 0:
 			heap.Fix(&t.ready, it.heapIdx) // its oldest contribution may have changed

@@ -402,3 +402,39 @@ func BenchmarkCoalesce(b *testing.B) {
 		i++
 	}
 }
+
+// TestTenantLingerDoesNotHoldOthersBack: with a linger, a brand-new interaction whose first
+// event just arrived waits for more of its burst, and goes first once it has waited; an
+// identifier that has already lingered is sent meanwhile, not held behind it.
+func TestTenantLingerDoesNotHoldOthersBack(t *testing.T) {
+	a, srv := newTestAPI(t)
+	sink := newFakeSink()
+	o := TenantOptions{BaseURL: srv.URL, TenantID: "t1", Token: "tok", RequestsPerMinute: 10_000, Concurrency: 4}
+	const linger = time.Second
+	tn, err := newTenant("t1", o, sink, zap.NewNop(), time.Now, 0, linger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartition("t", 0)
+	tn.written.add("old") // written before: not a brand-new interaction
+	old := contrib(p, 0, v("_a", "1"))
+	old.at = time.Now().Add(-2 * linger) // has lingered already
+	tn.add("old", old)
+	tn.add("new", contrib(p, 1, v("_a", "1")))
+	tn.add("new", contrib(p, 2, v("_b", "2"))) // more of its burst, folded into its first request
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tn.run(ctx, ctx)
+	}()
+	defer func() { cancel(); <-done; tn.client.close() }()
+	waitFor(t, "both identifiers written", func() bool { d, _ := sink.counts(); return d == 3 })
+	got := a.requests()
+	if len(got) != 2 || got[0].id != "old" || got[1].id != "new" {
+		t.Fatalf("requests %v, want old (lingered already) before new (lingering), one each", got)
+	}
+	if len(got[1].vars) != 2 {
+		t.Fatalf("the new interaction's request carried %v, want its burst folded", got[1].vars)
+	}
+}
