@@ -64,6 +64,10 @@ type pacer struct {
 	tokensAt time.Time // when tokens was last brought up to date; zero: the bucket is full
 }
 
+// spreadHoldBack is how many of the bucket's tokens updates leave to brand-new interactions
+// while such interactions arrive (see reserveLocked).
+const spreadHoldBack = 1
+
 // spreadBurst is the share of the limit the bucket holds: what may go at once after a quiet
 // spell (a tenth of the window: 10 requests at the API's 100 a minute).
 const spreadBurst = 0.1
@@ -167,10 +171,25 @@ func (p *pacer) noteFresh(now time.Time) {
 // new call's first variables within a second; with updates free to spend the whole window, a
 // call starting after the window filled would wait for it to roll. When no new interactions
 // come (a backlog of updates) nothing is held back, so no budget is wasted.
+//
+// With spreading on, the window rarely fills (the bucket hands out the limit evenly), and a
+// fifth of it held back went unused when the new interactions did not take it (measured: 824
+// of 1,000 requests in a minute of the budget benchmark's under-budget load while updates
+// waited 9 s). There one slot of the window is held back, and one token of the bucket
+// (spreadHoldBack): a new call finds a token at once, updates still get the whole rate.
 func (p *pacer) reserveLocked(now time.Time, limit int) int {
 	if limit < 5 {
 		return 0
 	}
+	fresh := p.freshLocked(now)
+	if p.spread {
+		return min(fresh, 1)
+	}
+	return min(fresh, int(float64(limit)*maxHoldBack))
+}
+
+// freshLocked counts the brand-new interactions seen in the last window.
+func (p *pacer) freshLocked(now time.Time) int {
 	fresh := 0
 	sec := now.Unix()
 	for i := range p.freshSec {
@@ -178,7 +197,7 @@ func (p *pacer) reserveLocked(now time.Time, limit int) int {
 			fresh += p.freshCount[i]
 		}
 	}
-	return min(fresh, int(float64(limit)*maxHoldBack))
+	return fresh
 }
 
 // waitForFinish is what tryAcquire returns when every slot is held by an attempt still on the
@@ -214,10 +233,14 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 		return p.log[i].Add(pacerWindow).Sub(now)
 	}
 	if p.spread {
-		p.bucketLocked(now, full)
-		if p.tokens < 1 {
+		capacity := p.bucketLocked(now, full)
+		need := 1.0
+		if !fresh && capacity >= 1+spreadHoldBack && p.freshLocked(now) > 0 {
+			need = 1 + spreadHoldBack // the last token is for a brand-new interaction
+		}
+		if p.tokens < need {
 			rate := float64(full) / pacerWindow.Seconds() // attempts per second
-			return max(time.Millisecond, time.Duration((1-p.tokens)/rate*float64(time.Second)))
+			return max(time.Millisecond, time.Duration((need-p.tokens)/rate*float64(time.Second)))
 		}
 		p.tokens--
 	}

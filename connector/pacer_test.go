@@ -387,3 +387,48 @@ func TestPacerSpreadNeverExceedsWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestPacerSpreadHoldsBackOneToken: with spreading on and brand-new interactions arriving,
+// updates leave the bucket's last token (and the window's last slot) to them; without new
+// interactions they take everything.
+func TestPacerSpreadHoldsBackOneToken(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(600, clk.now) // a bucket of 60, 10 a second
+	p.setSpread(true)
+	take := func(fresh bool) int {
+		n := 0
+		for p.tryAcquireFor(clk.now(), fresh) == 0 {
+			p.finish(true, clk.now())
+			n++
+		}
+		return n
+	}
+	if n := take(false); n != 60 {
+		t.Fatalf("updates with no new interactions took %d tokens, want all 60", n)
+	}
+	clk.advance(10 * time.Second) // the bucket refills
+	p.noteFresh(clk.now())
+	if n := take(false); n != 59 {
+		t.Fatalf("updates while new interactions arrive took %d tokens, want 59 (one held back)", n)
+	}
+	if w := p.tryAcquireFor(clk.now(), false); w != 100*time.Millisecond {
+		t.Fatalf("an update then waits %v, want 100ms (until the next token)", w)
+	}
+	if n := take(true); n != 1 {
+		t.Fatalf("a new interaction then took %d tokens, want the 1 held back", n)
+	}
+	// Paced: tokens come back one at a time; an update waits for two, a new call for one.
+	clk.advance(100 * time.Millisecond)
+	if w := p.tryAcquireFor(clk.now(), false); w == 0 {
+		t.Fatal("an update took the only token while new interactions arrive")
+	}
+	if w := p.tryAcquireFor(clk.now(), true); w != 0 {
+		t.Fatalf("a new interaction waits %v for the token held back", w)
+	}
+	p.finish(true, clk.now())
+	// A window later, with no new interactions since, nothing is held back.
+	clk.advance(pacerWindow + time.Second)
+	if n := take(false); n != 60 {
+		t.Fatalf("a window after the last new interaction, updates took %d tokens, want 60", n)
+	}
+}
