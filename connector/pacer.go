@@ -172,28 +172,32 @@ func (p *pacer) noteFresh(now time.Time) {
 // call starting after the window filled would wait for it to roll. When no new interactions
 // come (a backlog of updates) nothing is held back, so no budget is wasted.
 //
-// With spreading on, the window rarely fills (the bucket hands out the limit evenly), and a
-// fifth of it held back went unused when the new interactions did not take it (measured: 824
-// of 1,000 requests in a minute of the budget benchmark's under-budget load while updates
-// waited 9 s). There one slot of the window is held back, and one token of the bucket
-// (spreadHoldBack): a new call finds a token at once, updates still get the whole rate.
+// With spreading on, the hold-back counts the new interactions of the last freshSpan only:
+// holding back a whole window's worth left updates capped below the limit by as many slots
+// (measured: 824 of 1,000 requests in a minute of the budget benchmark's under-budget load,
+// while updates waited 9 s), and holding back one slot let new calls wait 5 s (p99) when the
+// window filled after a busy spell. The bucket also keeps one token for them
+// (spreadHoldBack).
 func (p *pacer) reserveLocked(now time.Time, limit int) int {
 	if limit < 5 {
 		return 0
 	}
-	fresh := p.freshLocked(now)
+	span := int64(60)
 	if p.spread {
-		return min(fresh, 1)
+		span = freshSpan
 	}
-	return min(fresh, int(float64(limit)*maxHoldBack))
+	return min(p.freshLocked(now, span), int(float64(limit)*maxHoldBack))
 }
 
-// freshLocked counts the brand-new interactions seen in the last window.
-func (p *pacer) freshLocked(now time.Time) int {
+// freshSpan is how many seconds of new interactions the hold-back counts with spreading on.
+const freshSpan = 10
+
+// freshLocked counts the brand-new interactions seen in the last span seconds (at most 60).
+func (p *pacer) freshLocked(now time.Time, span int64) int {
 	fresh := 0
 	sec := now.Unix()
 	for i := range p.freshSec {
-		if d := sec - p.freshSec[i]; d >= 0 && d < 60 {
+		if d := sec - p.freshSec[i]; d >= 0 && d < span {
 			fresh += p.freshCount[i]
 		}
 	}
@@ -235,7 +239,7 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 	if p.spread {
 		capacity := p.bucketLocked(now, full)
 		need := 1.0
-		if !fresh && capacity >= 1+spreadHoldBack && p.freshLocked(now) > 0 {
+		if !fresh && capacity >= 1+spreadHoldBack && p.freshLocked(now, 60) > 0 {
 			need = 1 + spreadHoldBack // the last token is for a brand-new interaction
 		}
 		if p.tokens < need {

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"testing"
@@ -430,5 +431,41 @@ func TestPacerSpreadHoldsBackOneToken(t *testing.T) {
 	clk.advance(pacerWindow + time.Second)
 	if n := take(false); n != 60 {
 		t.Fatalf("a window after the last new interaction, updates took %d tokens, want 60", n)
+	}
+}
+
+// TestPacerSpreadWindowHoldBack: the window slots held back from updates are as many as
+// brand-new interactions arrived in the last window without spreading, in the last freshSpan
+// seconds with it, at most a fifth of the limit either way.
+func TestPacerSpreadWindowHoldBack(t *testing.T) {
+	for _, tc := range []struct {
+		spread bool
+		fresh  int
+		ago    time.Duration
+		want   int
+	}{
+		{spread: false, fresh: 7, ago: 0, want: 7},
+		{spread: false, fresh: 7, ago: 30 * time.Second, want: 7},
+		{spread: false, fresh: 500, ago: 0, want: 20},
+		{spread: true, fresh: 7, ago: 0, want: 7},
+		{spread: true, fresh: 7, ago: 9 * time.Second, want: 7},
+		{spread: true, fresh: 7, ago: 30 * time.Second, want: 0},
+		{spread: true, fresh: 500, ago: 0, want: 20},
+	} {
+		t.Run(fmt.Sprintf("spread=%t/fresh=%d/ago=%s", tc.spread, tc.fresh, tc.ago), func(t *testing.T) {
+			clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			p := newPacer(100, clk.now)
+			p.setSpread(tc.spread)
+			for i := 0; i < tc.fresh; i++ {
+				p.noteFresh(clk.now())
+			}
+			clk.advance(tc.ago)
+			p.mu.Lock()
+			got := p.reserveLocked(clk.now(), 100)
+			p.mu.Unlock()
+			if got != tc.want {
+				t.Fatalf("held back %d slots, want %d", got, tc.want)
+			}
+		})
 	}
 }
