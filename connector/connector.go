@@ -406,12 +406,12 @@ func (c *Connector) Run(ctx context.Context) error {
 	return nil
 }
 
-// Fetch sizes. kgo buffers a fetch response per broker ahead of the polls, and a record keeps
-// its share of the decompressed batch and of kgo's record slab alive until it is done; with
-// kgo's defaults (50 MiB a fetch, 1 MiB of compressed data a partition, several times that
-// decompressed) one buffered fetch held the whole 200,000-record benchmark backlog, some 40 MB
-// of the heap, whatever the pending bound said. These keep what is fetched ahead to a few
-// polls' worth.
+// Fetch sizes. kgo buffers a fetch response per broker ahead of the polls, outside the pending
+// bound; with its defaults (50 MiB a fetch, 1 MiB of compressed data a partition, several
+// times that decompressed) that can exceed what the bound allows for. These keep what is
+// fetched ahead to a few polls' worth. (A broker still returns at least one whole producer
+// batch a partition, whatever the limits: kfake in the benchmarks does.) The application's
+// kafka.fetchMaxBytes, passed in KafkaOpts, overrides the first.
 const (
 	fetchMaxBytes          = 1 << 20
 	fetchMaxPartitionBytes = 256 << 10
@@ -491,10 +491,10 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 }
 
 // maxUnprocessed bounds the records fetched and not yet decoded and transformed, as a second
-// reason to pause fetching. They cost the most (the kgo.Record and its share of the fetched
-// batch, which a record still queued keeps alive), and fetching far ahead of the workers buys
-// nothing; once processed, a record whose values were superseded costs only recOverhead, so
-// the pending bound can hold a large backlog while it coalesces.
+// reason to pause fetching: fetching far ahead of the workers buys nothing, and a record only
+// becomes cheap once processed (when a later record for the same identifier supersedes its
+// values, it costs only recOverhead), which is what lets the pending bound hold a large
+// backlog while it coalesces.
 const maxUnprocessed = 2 * maxPoll
 
 // unprocessed counts the records queued for the partition workers.
