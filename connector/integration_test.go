@@ -571,13 +571,19 @@ func TestIntegrationSASL(t *testing.T) {
 
 func TestIntegrationGracefulShutdown(t *testing.T) {
 	k := plainCluster(t)
-	e := startSim(t, sim.Config{AutoCreate: true, Faults: sim.Faults{Latency: 5 * time.Millisecond}})
+	// 4 requests at a time of 15 ms each: about 270 a second.
+	e := startSim(t, sim.Config{AutoCreate: true, Faults: sim.Faults{Latency: 15 * time.Millisecond}})
 	topic := kafkatest.UniqueName(t, "calls")
 	group := kafkatest.UniqueName(t, "group")
 	k.createTopic(topic, 6)
 	evs := genEvents(8, 10_000, 1_000)
 	recs := records(topic, evs)
-	k.produce(recs)
+	// Two halves: a record's contribution superseded on arrival is done when its identifier's
+	// latest value is written, so with everything queued at once the commits would come near
+	// the end and the shutdown's drain could finish the run. The second half is produced once
+	// the first is committed, and the cancel comes soon after, with most of it to write.
+	half := len(recs) / 2
+	k.produce(recs[:half])
 
 	const shutdownTimeout = time.Second
 	opts := baseOptions(t, k, group, e, callPipeline(t, "calls", topic))
@@ -586,10 +592,13 @@ func TestIntegrationGracefulShutdown(t *testing.T) {
 	to.Concurrency = 4
 	opts.Tenants[simTenant] = to
 	r := startConnector(t, opts)
-	// Cancel once a fifth of the records are committed, so the check below covers many.
-	waitFor(t, 30*time.Second, "a fifth of the records committed", func() bool {
+	k.waitCommitted(group, topic, 30*time.Second, r)
+	k.produce(recs[half:])
+	// Cancel once a twentieth more of the records are committed, so the check below covers
+	// many.
+	waitFor(t, 30*time.Second, "part of the second half committed", func() bool {
 		c, err := k.committedErr(group, topic)
-		return err == nil && sum(c) >= int64(len(evs))/5
+		return err == nil && sum(c) >= int64(half+len(evs)/20)
 	})
 
 	start := time.Now()
@@ -630,4 +639,55 @@ func TestIntegrationGracefulShutdown(t *testing.T) {
 	}
 	checkJournal(t, e.srv.Journal(0), false)
 	t.Logf("first run committed %d of %d records (%d covered by the check); shutdown took %s", sum(committed), sum(end), covered, took.Round(time.Millisecond))
+}
+
+// TestIntegrationTenantPausedAlone: a tenant that cannot write (its token is refused) fills
+// its share of maxPendingBytes; fetching pauses for its topic only, so the other tenant's
+// topic is read and written to the end meanwhile, and the stuck tenant's records stay near
+// its share instead of filling the connector-wide bound.
+func TestIntegrationTenantPausedAlone(t *testing.T) {
+	k := plainCluster(t)
+	e := startSim(t, sim.Config{AutoCreate: true})
+	fast := kafkatest.UniqueName(t, "fast")
+	stuck := kafkatest.UniqueName(t, "stuck")
+	group := kafkatest.UniqueName(t, "group")
+	k.createTopic(fast, 2)
+	k.createTopic(stuck, 2)
+	stuckPl := callPipeline(t, "stuck", stuck)
+	stuckPl.Tenant = "stuck"
+	opts := baseOptions(t, k, group, e, callPipeline(t, "fast", fast), stuckPl)
+	refused := e.tenantOptions()
+	refused.Token = "not-the-token"
+	refused.BlockedProbeInterval = time.Hour
+	opts.Tenants["stuck"] = refused
+	// Small fetches, so one fetch overshoots the share by little.
+	opts.KafkaOpts = append(opts.KafkaOpts, kgo.FetchMaxPartitionBytes(4<<10), kgo.FetchMaxBytes(8<<10))
+	const bound = 400 << 10 // the stuck tenant's share: 200 KiB, about 100 of these records
+	opts.MaxPendingBytes = bound
+	opts.ShutdownTimeout = 500 * time.Millisecond
+
+	// In small batches: a fetch returns at least one whole batch, whatever its size limits.
+	stuckRecs := records(stuck, genEvents(11, 3_000, 300))
+	for i := 0; i < len(stuckRecs); i += 10 {
+		k.produce(stuckRecs[i : i+10])
+	}
+	r := startConnector(t, opts)
+	waitFor(t, 30*time.Second, "the stuck tenant to be refused", func() bool { ok, _ := r.c.Ready(); return !ok })
+	fastEvs := genEvents(12, 2_000, 200)
+	k.produce(records(fast, fastEvs))
+	k.waitCommitted(group, fast, 60*time.Second, r)
+	checkState(t, "the fast tenant's state", expectedState(fastEvs), e.state())
+
+	// Everything consumed beyond the fast topic is the stuck tenant's: near its share.
+	stuckRead := r.c.Stats().Consumed - int64(len(fastEvs))
+	if stuckRead <= 0 || stuckRead >= 1_000 {
+		t.Errorf("read %d of the stuck tenant's 3,000 records; want some, and fetching paused near its share (~100 plus a fetch)", stuckRead)
+	}
+	if c := k.committed(group, stuck); sum(c) != 0 {
+		t.Errorf("committed %v on the stuck tenant's topic, want nothing", c)
+	}
+	if err := r.stop(t, 15*time.Second); err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
+	}
+	t.Logf("read %d of the stuck tenant's records", stuckRead)
 }

@@ -168,15 +168,13 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.pendingRecords.Load()))
 	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.pendingBytes.Load()))
 	c.partsMu.Lock()
-	assigned := 0
-	for _, ps := range c.parts {
-		assigned += len(ps)
+	paused := 0.0
+	for topic, ps := range c.parts {
+		if c.paused.Load() || c.topicPaused(topic) {
+			paused += float64(len(ps))
+		}
 	}
 	c.partsMu.Unlock()
-	paused := 0.0
-	if c.paused.Load() {
-		paused = float64(assigned) // fetching pauses for every assigned partition at once
-	}
 	ch <- prometheus.MustNewConstMetric(g.paused, prometheus.GaugeValue, paused)
 	for name, t := range c.tenants {
 		ch <- prometheus.MustNewConstMetric(g.budgetUsed, prometheus.GaugeValue, float64(t.pacer.InUse()), name)

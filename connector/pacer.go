@@ -28,6 +28,16 @@ const pacerWindow = time.Minute
 // cause (another client on the same tenant) halves the share for a cool-down and then lets it
 // recover, and honours Retry-After by not sending before it passes.
 //
+// With spreading on (setSpread), attempts are also drawn from a bucket refilled at limit per
+// window, evenly, holding at most spreadBurst of the limit: the window's budget is spent at
+// the rate it comes back, not all at once. While the tenant keeps up, the bucket is full and
+// a request goes at once (latency first); once it falls behind, requests wait their turn and
+// everything that arrives for an identifier meanwhile folds into its next request, so it
+// coalesces more the further behind it falls. Spending a whole window at once instead sends
+// thousands of requests with the first of each identifier's events, and each needs a second
+// request for the rest (measured on the backlog benchmark: 24,736 requests for 20,000
+// identifiers).
+//
 // A pacer is safe for concurrent use.
 type pacer struct {
 	now func() time.Time
@@ -48,7 +58,19 @@ type pacer struct {
 	// second), for the hold-back: see reserveLocked.
 	freshCount [60]int
 	freshSec   [60]int64
+
+	spread   bool      // draw attempts from the bucket too (setSpread)
+	tokens   float64   // attempts the bucket holds at tokensAt
+	tokensAt time.Time // when tokens was last brought up to date; zero: the bucket is full
 }
+
+// spreadHoldBack is how many of the bucket's tokens updates leave to brand-new interactions
+// while such interactions arrive (see reserveLocked).
+const spreadHoldBack = 1
+
+// spreadBurst is the share of the limit the bucket holds: what may go at once after a quiet
+// spell (a tenth of the window: 10 requests at the API's 100 a minute).
+const spreadBurst = 0.1
 
 // initialLogSize caps the log allocated up front; it grows (up to the budget) as the window
 // fills, so a tenant configured with a huge budget costs memory only for what it uses.
@@ -69,6 +91,27 @@ func newPacer(budget int, now func() time.Time) *pacer {
 		log:     make([]time.Time, min(budget, initialLogSize)),
 		changed: make(chan struct{}),
 	}
+}
+
+// setSpread turns spreading on or off (see pacer).
+func (p *pacer) setSpread(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.spread = on
+	p.tokensAt = time.Time{}
+}
+
+// bucketLocked brings the bucket up to now for limit and returns its capacity.
+func (p *pacer) bucketLocked(now time.Time, limit int) float64 {
+	capacity := max(1, float64(limit)*spreadBurst)
+	if p.tokensAt.IsZero() {
+		p.tokens = capacity
+	} else if d := now.Sub(p.tokensAt); d > 0 {
+		p.tokens += float64(limit) * d.Seconds() / pacerWindow.Seconds()
+	}
+	p.tokens = min(p.tokens, capacity)
+	p.tokensAt = now
+	return capacity
 }
 
 // limit is the number of attempts allowed in the window now: budget × share × penalty,
@@ -128,18 +171,37 @@ func (p *pacer) noteFresh(now time.Time) {
 // new call's first variables within a second; with updates free to spend the whole window, a
 // call starting after the window filled would wait for it to roll. When no new interactions
 // come (a backlog of updates) nothing is held back, so no budget is wasted.
+//
+// With spreading on, the hold-back counts the new interactions of the last freshSpan only:
+// holding back a whole window's worth left updates capped below the limit by as many slots
+// (measured: 824 of 1,000 requests in a minute of the budget benchmark's under-budget load,
+// while updates waited 9 s), and holding back one slot let new calls wait 5 s (p99) when the
+// window filled after a busy spell. The bucket also keeps one token for them
+// (spreadHoldBack).
 func (p *pacer) reserveLocked(now time.Time, limit int) int {
 	if limit < 5 {
 		return 0
 	}
+	span := int64(60)
+	if p.spread {
+		span = freshSpan
+	}
+	return min(p.freshLocked(now, span), int(float64(limit)*maxHoldBack))
+}
+
+// freshSpan is how many seconds of new interactions the hold-back counts with spreading on.
+const freshSpan = 10
+
+// freshLocked counts the brand-new interactions seen in the last span seconds (at most 60).
+func (p *pacer) freshLocked(now time.Time, span int64) int {
 	fresh := 0
 	sec := now.Unix()
 	for i := range p.freshSec {
-		if d := sec - p.freshSec[i]; d >= 0 && d < 60 {
+		if d := sec - p.freshSec[i]; d >= 0 && d < span {
 			fresh += p.freshCount[i]
 		}
 	}
-	return min(fresh, int(float64(limit)*maxHoldBack))
+	return fresh
 }
 
 // waitForFinish is what tryAcquire returns when every slot is held by an attempt still on the
@@ -160,7 +222,8 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 		return p.notBefore.Sub(now)
 	}
 	p.expireLocked(now)
-	limit := p.limitLocked(now)
+	full := p.limitLocked(now)
+	limit := full
 	if !fresh {
 		limit -= p.reserveLocked(now, limit)
 	}
@@ -173,6 +236,18 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 		i := (p.head + k) % len(p.log)
 		return p.log[i].Add(pacerWindow).Sub(now)
 	}
+	if p.spread {
+		capacity := p.bucketLocked(now, full)
+		need := 1.0
+		if !fresh && capacity >= 1+spreadHoldBack && p.freshLocked(now, 60) > 0 {
+			need = 1 + spreadHoldBack // the last token is for a brand-new interaction
+		}
+		if p.tokens < need {
+			rate := float64(full) / pacerWindow.Seconds() // attempts per second
+			return max(time.Millisecond, time.Duration((need-p.tokens)/rate*float64(time.Second)))
+		}
+		p.tokens--
+	}
 	p.inflight++
 	return 0
 }
@@ -183,6 +258,11 @@ func (p *pacer) finish(sent bool, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inflight--
+	if !sent && p.spread {
+		// An attempt never sent gives its token back.
+		capacity := p.bucketLocked(at, p.limitLocked(at))
+		p.tokens = min(p.tokens+1, capacity)
+	}
 	if sent {
 		p.expireLocked(at)
 		if p.count == len(p.log) {

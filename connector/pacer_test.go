@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"testing"
@@ -291,5 +292,180 @@ func TestPacerHoldsBackForNewInteractions(t *testing.T) {
 	clk.advance(pacerWindow + time.Second)
 	if n := take(false); n != 100 {
 		t.Fatalf("a window after the new interactions, updates took %d slots, want 100", n)
+	}
+}
+
+// TestPacerSpreads: with spreading on, a burst of a tenth of the limit goes at once, then
+// attempts come at the rate the window gives them back (limit per window, evenly); a quiet
+// spell refills the bucket up to the burst, never more; an unsent attempt gives its token
+// back; and the window's log still caps every rolling window.
+func TestPacerSpreads(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(600, clk.now) // 10 a second, a burst of 60
+	p.setSpread(true)
+	n := 0
+	for acquire(p, clk) == 0 {
+		n++
+	}
+	if n != 60 {
+		t.Fatalf("burst of %d attempts at once, want 60 (a tenth of the limit)", n)
+	}
+	if w := p.tryAcquire(clk.now()); w != 100*time.Millisecond {
+		t.Fatalf("after the burst: wait %v, want 100ms (one attempt at 10 a second)", w)
+	}
+	// 10 s at the bucket's pace: 100 more, evenly.
+	for i := 0; i < 100; i++ {
+		clk.advance(100 * time.Millisecond)
+		if w := acquire(p, clk); w != 0 {
+			t.Fatalf("paced attempt %d refused: wait %v", i+1, w)
+		}
+		if w := p.tryAcquire(clk.now()); w == 0 {
+			t.Fatalf("paced attempt %d: a second attempt in the same instant was allowed", i+1)
+		}
+	}
+	// An unsent reservation returns its token.
+	clk.advance(100 * time.Millisecond)
+	if w := p.tryAcquire(clk.now()); w != 0 {
+		t.Fatalf("after 100ms: wait %v", w)
+	}
+	p.finish(false, clk.now())
+	if w := acquire(p, clk); w != 0 {
+		t.Fatalf("the token of an unsent attempt was not given back: wait %v", w)
+	}
+	// A long quiet spell refills only up to the burst.
+	clk.advance(10 * time.Minute)
+	n = 0
+	for acquire(p, clk) == 0 {
+		n++
+	}
+	if n != 60 {
+		t.Fatalf("after a quiet spell: %d at once, want the burst of 60", n)
+	}
+}
+
+// TestPacerSpreadNeverExceedsWindow: spreading draws from a bucket and the window's log at
+// once; whatever the bucket holds, no rolling window gets more than the limit, and a tenant
+// that asks all the time gets the whole limit in every window (none wasted).
+func TestPacerSpreadNeverExceedsWindow(t *testing.T) {
+	for _, limit := range []int{1, 7, 100, 6000} {
+		clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+		p := newPacer(limit, clk.now)
+		p.setSpread(true)
+		var granted []time.Time
+		end := clk.now().Add(5 * pacerWindow)
+		for clk.now().Before(end) {
+			w := acquire(p, clk)
+			if w == 0 {
+				granted = append(granted, clk.now())
+				continue
+			}
+			if w == waitForFinish {
+				t.Fatalf("limit %d: waitForFinish with nothing on the wire", limit)
+			}
+			clk.advance(w)
+		}
+		j := 0
+		for i := range granted {
+			for j < len(granted) && granted[j].Sub(granted[i]) < pacerWindow {
+				j++
+			}
+			if n := j - i; n > limit {
+				t.Fatalf("limit %d: %d attempts in the window from %v", limit, n, granted[i])
+			}
+		}
+		// Always asking: at least the limit in each full minute from the start.
+		for m := 0; m < 4; m++ {
+			from := granted[0].Add(time.Duration(m) * pacerWindow)
+			n := 0
+			for _, g := range granted {
+				if !g.Before(from) && g.Before(from.Add(pacerWindow)) {
+					n++
+				}
+			}
+			if n < limit*98/100 {
+				t.Fatalf("limit %d: minute %d used %d, want at least 98%% of the limit", limit, m+1, n)
+			}
+		}
+	}
+}
+
+// TestPacerSpreadHoldsBackOneToken: with spreading on and brand-new interactions arriving,
+// updates leave the bucket's last token (and the window's last slot) to them; without new
+// interactions they take everything.
+func TestPacerSpreadHoldsBackOneToken(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := newPacer(600, clk.now) // a bucket of 60, 10 a second
+	p.setSpread(true)
+	take := func(fresh bool) int {
+		n := 0
+		for p.tryAcquireFor(clk.now(), fresh) == 0 {
+			p.finish(true, clk.now())
+			n++
+		}
+		return n
+	}
+	if n := take(false); n != 60 {
+		t.Fatalf("updates with no new interactions took %d tokens, want all 60", n)
+	}
+	clk.advance(10 * time.Second) // the bucket refills
+	p.noteFresh(clk.now())
+	if n := take(false); n != 59 {
+		t.Fatalf("updates while new interactions arrive took %d tokens, want 59 (one held back)", n)
+	}
+	if w := p.tryAcquireFor(clk.now(), false); w != 100*time.Millisecond {
+		t.Fatalf("an update then waits %v, want 100ms (until the next token)", w)
+	}
+	if n := take(true); n != 1 {
+		t.Fatalf("a new interaction then took %d tokens, want the 1 held back", n)
+	}
+	// Paced: tokens come back one at a time; an update waits for two, a new call for one.
+	clk.advance(100 * time.Millisecond)
+	if w := p.tryAcquireFor(clk.now(), false); w == 0 {
+		t.Fatal("an update took the only token while new interactions arrive")
+	}
+	if w := p.tryAcquireFor(clk.now(), true); w != 0 {
+		t.Fatalf("a new interaction waits %v for the token held back", w)
+	}
+	p.finish(true, clk.now())
+	// A window later, with no new interactions since, nothing is held back.
+	clk.advance(pacerWindow + time.Second)
+	if n := take(false); n != 60 {
+		t.Fatalf("a window after the last new interaction, updates took %d tokens, want 60", n)
+	}
+}
+
+// TestPacerSpreadWindowHoldBack: the window slots held back from updates are as many as
+// brand-new interactions arrived in the last window without spreading, in the last freshSpan
+// seconds with it, at most a fifth of the limit either way.
+func TestPacerSpreadWindowHoldBack(t *testing.T) {
+	for _, tc := range []struct {
+		spread bool
+		fresh  int
+		ago    time.Duration
+		want   int
+	}{
+		{spread: false, fresh: 7, ago: 0, want: 7},
+		{spread: false, fresh: 7, ago: 30 * time.Second, want: 7},
+		{spread: false, fresh: 500, ago: 0, want: 20},
+		{spread: true, fresh: 7, ago: 0, want: 7},
+		{spread: true, fresh: 7, ago: 9 * time.Second, want: 7},
+		{spread: true, fresh: 7, ago: 30 * time.Second, want: 0},
+		{spread: true, fresh: 500, ago: 0, want: 20},
+	} {
+		t.Run(fmt.Sprintf("spread=%t/fresh=%d/ago=%s", tc.spread, tc.fresh, tc.ago), func(t *testing.T) {
+			clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			p := newPacer(100, clk.now)
+			p.setSpread(tc.spread)
+			for i := 0; i < tc.fresh; i++ {
+				p.noteFresh(clk.now())
+			}
+			clk.advance(tc.ago)
+			p.mu.Lock()
+			got := p.reserveLocked(clk.now(), 100)
+			p.mu.Unlock()
+			if got != tc.want {
+				t.Fatalf("held back %d slots, want %d", got, tc.want)
+			}
+		})
 	}
 }

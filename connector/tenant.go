@@ -1,8 +1,10 @@
 package connector
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,9 @@ type recordSink interface {
 	// contributionDone is called once per contribution carried by a successful request, or
 	// dead-lettered.
 	contributionDone(r *rec)
+	// uncharge releases n bytes r counted against the pending bound: its contribution was
+	// superseded on arrival.
+	uncharge(r *rec, n int64)
 	// deadLetter writes r to the dead-letter topic and returns once it is acknowledged. It
 	// returns an error only when ctx ends or no dead-letter topic is configured.
 	deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error
@@ -30,7 +35,82 @@ type contribution struct {
 	pipeline string
 	vars     []api.Variable
 	sent     int       // variables already carried, when a contribution is split across requests
-	at       time.Time // when it was queued
+	at       time.Time // when it was queued (or the contribution it superseded was)
+	// riders are the records of earlier contributions this one superseded on arrival: they
+	// are done (or dead-lettered) with it. folded counts their variables, for the metric.
+	riders []*rec
+	folded int
+}
+
+// supersedeScan is how many of an identifier's latest pending contributions a new one is
+// compared with on arrival.
+const supersedeScan = 8
+
+// supersede removes from it.pending the contributions that c makes redundant, and makes their
+// records ride on c. An earlier contribution is redundant when c sets every name it sets (so
+// at fold time c's values would win anyway), comes from the same partition (so a revocation
+// drops both or neither) and pipeline (named in dead letters), is not carried by the request
+// in flight and was not partly sent. A backlog of updates to one identifier then holds one
+// contribution and a list of records instead of a contribution and its variables per record:
+// this is what lets a large backlog coalesce within the pending bound. The fold is unchanged
+// except for the order of names in a request, which the API ignores. The caller holds t.mu.
+func (t *tenant) supersede(it *ident, c *contribution) {
+	lo := 0
+	if it.inflight != nil {
+		lo = len(it.inflight.carried)
+	}
+	for i := len(it.pending) - 1; i >= lo && i >= len(it.pending)-supersedeScan; i-- {
+		old := it.pending[i]
+		if old.sent != 0 || old.rec.part != c.rec.part || old.pipeline != c.pipeline || !setsAll(c.vars, old.vars) {
+			continue
+		}
+		if len(c.riders) == 0 {
+			c.riders = append(old.riders, old.rec) // old is dropped: take over its list, no copy
+		} else {
+			c.riders = append(append(c.riders, old.rec), old.riders...)
+		}
+		old.riders = nil
+		t.sink.uncharge(old.rec, contributionCost(old.vars))
+		c.folded += len(old.vars) + old.folded
+		// Keep the queued times in order, and the identifier's place in the ready heap
+		// (ordered by its first pending contribution's time): what follows old inherits its time.
+		if i+1 < len(it.pending) {
+			it.pending[i+1].at = old.at
+		} else {
+			c.at = old.at
+		}
+		copy(it.pending[i:], it.pending[i+1:])
+		it.pending[len(it.pending)-1] = nil
+		it.pending = it.pending[:len(it.pending)-1]
+	}
+}
+
+// contributionCost is what a queued contribution of vars is counted in the pending bound: the
+// contribution, its place in its identifier's queue and a share of the identifier's state, and
+// its variables (measured with the benchmarks' heap profiles).
+func contributionCost(vars []api.Variable) int64 {
+	n := int64(256)
+	for i := range vars {
+		n += 80 + int64(len(vars[i].Value))
+	}
+	return n
+}
+
+// setsAll reports whether every name in old is also in vars.
+func setsAll(vars, old []api.Variable) bool {
+	for i := range old {
+		found := false
+		for j := range vars {
+			if vars[j].Name == old[i].Name {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // ident is one identifier's queue. Its pending list keeps contributions in arrival (partition)
@@ -43,6 +123,7 @@ type ident struct {
 	inflight *request
 	heapIdx  int // index in the tenant's ready heap; -1 when not in it
 	fresh    bool
+	lingers  bool // in the tenant's lingering queue (see enqueueLocked)
 }
 
 // request is one write to the API: a folded prefix of an identifier's pending contributions.
@@ -92,6 +173,12 @@ type tenant struct {
 	gone         map[string]time.Time // identifiers whose 404 window expired: 404s dead-letter at once
 	written      *recentSet           // identifiers written before, so new interactions go first
 
+	// lingering holds, in arrival order, the identifiers whose oldest contribution has waited
+	// less than the linger; they move to the ready heap as it passes. Apart from the heap, so
+	// a lingering identifier at the top (a brand-new interaction goes first) cannot hold back
+	// the others that are ready.
+	lingering []*ident
+
 	wake chan struct{} // capacity 1
 	wg   sync.WaitGroup
 }
@@ -108,11 +195,13 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 	if maxVars <= 0 || maxVars > api.MaxVariablesPerRequest {
 		maxVars = api.MaxVariablesPerRequest
 	}
+	p := newPacer(opts.RequestsPerMinute, now)
+	p.setSpread(true) // spend the window as it comes back, so a backlog coalesces (see pacer)
 	return &tenant{
 		name:    name,
 		opts:    opts,
 		client:  c,
-		pacer:   newPacer(opts.RequestsPerMinute, now),
+		pacer:   p,
 		sink:    sink,
 		log:     log.With(zap.String("tenant", name)),
 		now:     now,
@@ -146,10 +235,11 @@ func (t *tenant) add(id string, c *contribution) {
 			t.pacer.noteFresh(c.at)
 		}
 	}
+	t.supersede(it, c)
 	it.pending = append(it.pending, c)
-	wasReady := it.heapIdx >= 0
+	wasReady := it.heapIdx >= 0 || it.lingers
 	if it.inflight == nil && !wasReady {
-		heap.Push(&t.ready, it)
+		t.enqueueLocked(it, t.now())
 	}
 	t.mu.Unlock()
 	if !wasReady {
@@ -214,6 +304,48 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 	}
 }
 
+// enqueueLocked queues an identifier that has pending contributions and nothing in flight:
+// in the ready heap, or with a linger, in the lingering queue until its oldest contribution
+// has waited that long. The caller holds t.mu.
+func (t *tenant) enqueueLocked(it *ident, now time.Time) {
+	if t.linger > 0 && now.Sub(it.pending[0].at) < t.linger {
+		it.lingers = true
+		t.lingering = append(t.lingering, it)
+		return
+	}
+	heap.Push(&t.ready, it)
+}
+
+// promoteLocked moves the identifiers whose linger has passed from the lingering queue to the
+// ready heap, and returns how long until the next one's does (0: none lingers). The queue is
+// in arrival order and the linger is the same for all, so it stops at the first still
+// lingering. The caller holds t.mu.
+func (t *tenant) promoteLocked(now time.Time) time.Duration {
+	for len(t.lingering) > 0 {
+		it := t.lingering[0]
+		if it.lingers && len(it.pending) > 0 {
+			if w := it.pending[0].at.Add(t.linger).Sub(now); w > 0 {
+				return w
+			}
+		}
+		t.lingering[0] = nil
+		t.lingering = t.lingering[1:]
+		if !it.lingers {
+			continue // dropped by a revoke
+		}
+		it.lingers = false
+		if len(it.pending) == 0 {
+			if it.inflight == nil {
+				delete(t.idents, it.id)
+			}
+			continue
+		}
+		heap.Push(&t.ready, it)
+	}
+	t.lingering = nil // let the backing array go
+	return 0
+}
+
 // nextIsFresh reports whether the request the dispatcher would build next is for a brand-new
 // interaction, which may use the budget held back from updates.
 func (t *tenant) nextIsFresh() bool {
@@ -225,20 +357,18 @@ func (t *tenant) nextIsFresh() bool {
 // nextReady reports whether a request could be built now: an identifier is ready, a
 // concurrency slot is free and the tenant is not blocked. With a linger, an identifier is
 // ready only once its oldest contribution has waited that long; wait says how long until the
-// first one is.
+// first lingering one is, when none is ready.
 func (t *tenant) nextReady() (*ident, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.blocked || t.inflight >= t.opts.Concurrency || t.ready.Len() == 0 {
+	wait := t.promoteLocked(t.now())
+	if t.blocked || t.inflight >= t.opts.Concurrency {
 		return nil, 0
 	}
-	top := t.ready[0]
-	if t.linger > 0 {
-		if w := top.pending[0].at.Add(t.linger).Sub(t.now()); w > 0 {
-			return nil, w
-		}
+	if t.ready.Len() == 0 {
+		return nil, wait
 	}
-	return top, 0
+	return t.ready[0], 0
 }
 
 // build pops the most urgent identifier and folds a prefix of its contributions into one
@@ -295,7 +425,7 @@ func (t *tenant) build() *request {
 		}
 		total := 0
 		for _, cr := range req.carried {
-			total += cr.upto - cr.c.sent
+			total += cr.upto - cr.c.sent + cr.c.folded
 		}
 		t.metrics.recordRequest(t.name, len(req.vars), total-len(req.vars))
 		req.body = api.AppendRequest(make([]byte, 0, 64+len(req.vars)*96), req.vars, t.opts.DataForm)
@@ -460,14 +590,19 @@ func (t *tenant) markGone(id string, now time.Time) {
 func (t *tenant) deadLetter(ctx context.Context, req *request, class, msg string) {
 	seen := make(map[*rec]bool, len(req.carried))
 	for _, cr := range req.carried {
-		r := cr.c.rec
-		if seen[r] || r.part.isRevoked() {
-			continue
-		}
-		seen[r] = true
-		if err := t.sink.deadLetter(ctx, r, cr.c.pipeline, class, msg); err != nil {
-			t.finish(req, false)
-			return
+		// The records superseded on arrival (their values would have been in this request)
+		// first, in offset order, so a replay of the dead letters ends with the latest values.
+		recs := append(slices.Clone(cr.c.riders), cr.c.rec)
+		slices.SortFunc(recs, func(a, b *rec) int { return cmp.Compare(a.kr.Offset, b.kr.Offset) })
+		for _, r := range recs {
+			if seen[r] || r.part.isRevoked() {
+				continue
+			}
+			seen[r] = true
+			if err := t.sink.deadLetter(ctx, r, cr.c.pipeline, class, msg); err != nil {
+				t.finish(req, false)
+				return
+			}
 		}
 	}
 	t.finish(req, true)
@@ -488,6 +623,7 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 			cr.c.sent = cr.upto
 			if cr.upto == len(cr.c.vars) {
 				completed = append(completed, cr.c.rec)
+				completed = append(completed, cr.c.riders...)
 			}
 		}
 		last := req.carried[n-1]
@@ -500,8 +636,8 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 	}
 	it.pending = dropRevoked(it.pending)
 	if len(it.pending) > 0 {
-		heap.Push(&t.ready, it)
-	} else if it.heapIdx < 0 {
+		t.enqueueLocked(it, t.now())
+	} else if it.heapIdx < 0 && !it.lingers {
 		delete(t.idents, it.id)
 	}
 	t.mu.Unlock()
@@ -553,6 +689,7 @@ func (t *tenant) revoke(parts map[*partition]struct{}, grace time.Duration) {
 			if it.heapIdx >= 0 {
 				heap.Remove(&t.ready, it.heapIdx)
 			}
+			it.lingers = false // promoteLocked skips it
 			delete(t.idents, id)
 		case it.heapIdx >= 0:
 			heap.Fix(&t.ready, it.heapIdx) // its oldest contribution may have changed

@@ -35,6 +35,8 @@ func (s *fakeSink) contributionDone(r *rec) {
 	r.part.markDone(r)
 }
 
+func (s *fakeSink) uncharge(r *rec, n int64) { r.size.Add(-n) }
+
 func (s *fakeSink) deadLetter(_ context.Context, r *rec, _, class, msg string) error {
 	s.mu.Lock()
 	s.dead[r] = class + ": " + msg
@@ -282,5 +284,157 @@ func TestTenantOutcomes(t *testing.T) {
 				t.Fatalf("%d attempts, want %d", tries.Load(), tc.wantTries)
 			}
 		})
+	}
+}
+
+// TestTenantSupersedesOnArrival: a contribution that sets every name of an earlier pending one
+// from the same partition replaces it on arrival (its record rides along and is done, or
+// dead-lettered, with it); one from another partition, one with fewer names, and the one on
+// the wire are kept. The request sent is the fold it would have been without superseding.
+func TestTenantSupersedesOnArrival(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   int // the answer to every request
+		wantDone int
+		wantDead int
+	}{
+		{name: "written", status: 200, wantDone: 6},
+		{name: "rejected", status: 400, wantDone: 6, wantDead: 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, srv := newTestAPI(t)
+			a.gate = make(chan struct{})
+			if tc.status != 200 {
+				a.script = []int{tc.status, tc.status}
+			}
+			sink := newFakeSink()
+			tn, stop := startTenant(t, srv, sink, nil)
+			defer stop()
+			p0, p1 := newPartition("t", 0), newPartition("t", 1)
+			c1 := contrib(p0, 0, v("_a", "1"))
+			tn.add("int-1", c1)
+			waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight["int-1"] == 1 })
+			c2 := contrib(p0, 1, v("_a", "2"), v("_b", "2"))
+			c3 := contrib(p0, 2, v("_a", "3"))
+			tn.add("int-1", c2)
+			tn.add("int-1", c3) // fewer names than c2: c2 stays
+			tn.mu.Lock()
+			n := len(tn.idents["int-1"].pending)
+			tn.mu.Unlock()
+			if n != 3 {
+				t.Fatalf("after c3: %d pending, want 3 (c1 on the wire, c2, c3)", n)
+			}
+			c4 := contrib(p0, 3, v("_b", "4"), v("_a", "4"))
+			tn.add("int-1", c4) // supersedes c3 and c2
+			c5 := contrib(p1, 0, v("_a", "5"), v("_b", "5"))
+			tn.add("int-1", c5) // another partition: kept
+			c6 := contrib(p0, 4, v("_a", "6"), v("_b", "6"))
+			tn.add("int-1", c6) // supersedes c4 (and its riders), not c5
+			tn.mu.Lock()
+			pend := append([]*contribution(nil), tn.idents["int-1"].pending...)
+			tn.mu.Unlock()
+			if len(pend) != 3 || pend[0] != c1 || pend[1] != c5 || pend[2] != c6 {
+				t.Fatalf("pending = %d contributions, want c1, c5, c6", len(pend))
+			}
+			if len(c6.riders) != 3 || c6.folded != 5 {
+				t.Fatalf("c6 carries %d riders and %d folded variables, want 3 (c4, c3, c2) and 5", len(c6.riders), c6.folded)
+			}
+			if !c5.at.Equal(c2.at) {
+				t.Fatalf("c5 queued at %v, want c2's time %v (the identifier keeps its place)", c5.at, c2.at)
+			}
+			close(a.gate)
+			waitFor(t, "all records finished", func() bool { d, _ := sink.counts(); return d == tc.wantDone })
+			if _, dead := sink.counts(); dead != tc.wantDead {
+				t.Fatalf("%d records dead-lettered, want %d", dead, tc.wantDead)
+			}
+			if tc.status == 200 {
+				got := a.requests()
+				if len(got) != 2 {
+					t.Fatalf("%d requests, want 2", len(got))
+				}
+				want := []api.Variable{v("_a", "6"), v("_b", "6")}
+				if fmt.Sprint(got[1].vars) != fmt.Sprint(want) {
+					t.Fatalf("second request = %v, want %v", got[1].vars, want)
+				}
+				if off, _, ok := p0.toCommit(); !ok || off != 5 {
+					t.Fatalf("partition 0 watermark = %d,%v want 5", off, ok)
+				}
+			}
+		})
+	}
+}
+
+// nopSink is a recordSink that does nothing, for benchmarks.
+type nopSink struct{}
+
+func (nopSink) contributionDone(*rec)                                          {}
+func (nopSink) uncharge(*rec, int64)                                           {}
+func (nopSink) deadLetter(context.Context, *rec, string, string, string) error { return nil }
+
+// BenchmarkCoalesce is the coalescer's cost per record: queueing a contribution of 4
+// variables for one of 1,000 identifiers (superseding the earlier one it covers), and, for
+// every 10 records, building one request (the fold and its JSON body) and finishing it.
+func BenchmarkCoalesce(b *testing.B) {
+	tn, err := newTenant("t1", TenantOptions{BaseURL: "http://127.0.0.1:1", TenantID: "t1", Token: "tok", RequestsPerMinute: 100, Concurrency: 1 << 30},
+		nopSink{}, zap.NewNop(), time.Now, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tn.client.close()
+	p := newPartition("t", 0)
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("int-%06d", i)
+	}
+	vars := []api.Variable{v("_customerTier", "gold"), v("_accountBalance", "1,234.56"), v("_customerName", "Ada Lovelace"), v("_lastContactReason", "billing")}
+	now := time.Now()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := &rec{kr: &kgo.Record{Offset: int64(i)}, part: p}
+		r.outstanding.Store(1)
+		tn.add(ids[i%len(ids)], &contribution{rec: r, vars: vars, at: now})
+		if i%10 == 9 {
+			if req := tn.build(); req != nil {
+				tn.finish(req, true)
+			}
+		}
+		i++
+	}
+}
+
+// TestTenantLingerDoesNotHoldOthersBack: with a linger, a brand-new interaction whose first
+// event just arrived waits for more of its burst, and goes first once it has waited; an
+// identifier that has already lingered is sent meanwhile, not held behind it.
+func TestTenantLingerDoesNotHoldOthersBack(t *testing.T) {
+	a, srv := newTestAPI(t)
+	sink := newFakeSink()
+	o := TenantOptions{BaseURL: srv.URL, TenantID: "t1", Token: "tok", RequestsPerMinute: 10_000, Concurrency: 4}
+	const linger = time.Second
+	tn, err := newTenant("t1", o, sink, zap.NewNop(), time.Now, 0, linger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartition("t", 0)
+	tn.written.add("old") // written before: not a brand-new interaction
+	old := contrib(p, 0, v("_a", "1"))
+	old.at = time.Now().Add(-2 * linger) // has lingered already
+	tn.add("old", old)
+	tn.add("new", contrib(p, 1, v("_a", "1")))
+	tn.add("new", contrib(p, 2, v("_b", "2"))) // more of its burst, folded into its first request
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tn.run(ctx, ctx)
+	}()
+	defer func() { cancel(); <-done; tn.client.close() }()
+	waitFor(t, "both identifiers written", func() bool { d, _ := sink.counts(); return d == 3 })
+	got := a.requests()
+	if len(got) != 2 || got[0].id != "old" || got[1].id != "new" {
+		t.Fatalf("requests %v, want old (lingered already) before new (lingering), one each", got)
+	}
+	if len(got[1].vars) != 2 {
+		t.Fatalf("the new interaction's request carried %v, want its burst folded", got[1].vars)
 	}
 }

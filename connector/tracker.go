@@ -14,7 +14,12 @@ import (
 type rec struct {
 	kr   *kgo.Record
 	part *partition
-	size int64 // bytes counted against the pending bound
+	// size is what the record counts against the pending bound, in bytes: its own cost from
+	// the fetch, plus its contributions' while they are queued (see chargeContributions).
+	size atomic.Int64
+	// owner is the pending bytes of the tenant the record's pipeline writes to (nil when
+	// replaying, where each record names its own pipeline), for per-tenant pausing.
+	owner *atomic.Int64
 
 	// outstanding counts the contributions (one per identifier) not yet carried.
 	outstanding atomic.Int32
@@ -175,13 +180,31 @@ func (q *recQueue) push(rs []*rec) {
 	}
 }
 
-// take returns everything queued, and whether the queue is closed.
+// takeChunk bounds what a worker takes at once, so the records not yet processed show in the
+// queue's length (see Connector.unprocessed).
+const takeChunk = 512
+
+// take returns up to takeChunk of the records queued, oldest first, and whether the queue is
+// closed.
 func (q *recQueue) take() ([]*rec, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	rs := q.recs
-	q.recs = nil
+	if len(q.recs) <= takeChunk {
+		rs := q.recs
+		q.recs = nil
+		return rs, q.closed
+	}
+	rs := append([]*rec(nil), q.recs[:takeChunk]...)
+	clear(q.recs[:takeChunk])
+	q.recs = q.recs[takeChunk:]
 	return rs, q.closed
+}
+
+// len is the number of records queued.
+func (q *recQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.recs)
 }
 
 func (q *recQueue) close() {

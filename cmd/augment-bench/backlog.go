@@ -20,7 +20,8 @@ func runBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	events := fs.Int("events", 300_000, "queued records")
 	nIDs := fs.Int("ids", 20_000, "distinct interaction ids")
 	limit := fs.Int("limit", 6000, "requests per minute, at the simulator and in the connector")
-	maxPending := fs.Int("max-pending", 0, "the connector's maxPendingRecords (0: its default, 100,000)")
+	maxPending := fs.Int("max-pending", 0, "the connector's maxPendingRecords (0: its default)")
+	maxPendingMiB := fs.Int64("max-pending-mib", 0, "the connector's maxPendingBytes in MiB (0: its default)")
 	seed := fs.Uint64("seed", 1, "seed of the record generator")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	level := fs.String("log-level", "warn", "connector log level")
@@ -59,12 +60,12 @@ func runBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sampler := startHeapSampler(200*time.Millisecond, nil)
 	simBefore := env.sim.Stats()
 	start := time.Now()
-	rc, err := env.startConnector(ctx, connOptions{requestsPerMinute: *limit, maxPending: *maxPending})
+	rc, err := env.startConnector(ctx, connOptions{requestsPerMinute: *limit, maxPending: *maxPending, maxPendingBytes: *maxPendingMiB << 20})
 	if err != nil {
 		return err
 	}
 	// Sample the connector's pending records: the bound must hold.
-	var peakPending float64
+	var peakPending, peakPendingBytes float64
 	var wg sync.WaitGroup
 	stopSampling := make(chan struct{})
 	wg.Add(1)
@@ -74,6 +75,7 @@ func runBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		defer t.Stop()
 		for {
 			peakPending = max(peakPending, rc.gauge("augment_connector_pending_records"))
+			peakPendingBytes = max(peakPendingBytes, rc.gauge("augment_connector_pending_bytes"))
 			select {
 			case <-stopSampling:
 				return
@@ -99,10 +101,10 @@ func runBacklog(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	floorS := float64((need+*limit-1) / *limit - 1) * 60
 	fmt.Fprintf(stdout, "scenario=backlog events=%d ids=%d limit=%d drain_s=%.1f min_s=%.1f floor_s=%.1f drain_over_min=%.2f "+
 		"requests=%d requests_needed=%d vars_per_request=%.2f status_429=%d non200=%d peak_pending_records=%.0f "+
-		"peak_rss_mb=%.0f peak_heap_mb=%.0f dead_lettered=%d\n",
+		"peak_pending_mb=%.0f peak_rss_mb=%.0f peak_heap_mb=%.0f dead_lettered=%d\n",
 		*events, *nIDs, *limit, elapsed.Seconds(), minS, floorS, elapsed.Seconds()/minS,
 		requests, need, float64(simAfter.VariablesSet-simBefore.VariablesSet)/max(float64(requests), 1),
-		simAfter.ByStatus[429], (simAfter.Total-simBefore.Total)-requests, peakPending,
+		simAfter.ByStatus[429], (simAfter.Total-simBefore.Total)-requests, peakPending, peakPendingBytes/(1<<20),
 		float64(peakRSS)/1024, float64(peakHeap)/(1<<20), st.DeadLettered)
 	switch {
 	case waitErr != nil:

@@ -267,6 +267,7 @@ type connOptions struct {
 	concurrency       int
 	commitInterval    time.Duration
 	maxPending        int
+	maxPendingBytes   int64
 }
 
 // runningConnector is a connector running on its own goroutine.
@@ -300,6 +301,7 @@ func (e *benchEnv) startConnector(ctx context.Context, o connOptions) (*runningC
 		IsTransientDecodeError: schemas.IsTransient,
 		CommitInterval:         o.commitInterval,
 		MaxPendingRecords:      o.maxPending,
+		MaxPendingBytes:        o.maxPendingBytes,
 		Logger:                 e.log,
 		Metrics:                connector.NewMetrics(reg),
 	})

@@ -60,9 +60,10 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 	nIDs := fs.Int("ids", 10_000, "distinct interaction ids the records are drawn from")
 	distinct := fs.Bool("distinct", false, "every record its own interaction id: nothing coalesces")
 	concurrency := fs.Int("concurrency", 32, "the tenant's requests in flight")
-	rpm := fs.Int("requests-per-minute", 300_000, "the tenant's budget in the connector, high enough never to bind (the simulator's limit is off); the pacer keeps a ring of this many send times, so 100,000,000 would put 2.4 GB on the heap")
+	rpm := fs.Int("requests-per-minute", 100_000_000, "the tenant's budget in the connector, high enough never to bind (the simulator's limit is off; the pacer spends it at most at this rate per minute, and its log grows only with use)")
 	commitEvery := fs.Duration("commit-interval", 200*time.Millisecond, "the connector's commit interval (production default 1s); the run ends at the first commit after the last write")
-	maxPending := fs.Int("max-pending", 0, "the connector's maxPendingRecords (0: its default, 100,000)")
+	maxPending := fs.Int("max-pending", 0, "the connector's maxPendingRecords (0: its default)")
+	maxPendingMiB := fs.Int64("max-pending-mib", 0, "the connector's maxPendingBytes in MiB (0: its default)")
 	seed := fs.Uint64("seed", 1, "seed of the record generator")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the connector phase to this file (goroutines labelled part=kafka|sim|connector)")
@@ -139,7 +140,7 @@ func runThroughput(ctx context.Context, args []string, stdout, stderr io.Writer)
 	cpuBefore := cpuTime()
 	start = time.Now()
 	rc, err := env.startConnector(ctx, connOptions{requestsPerMinute: *rpm, concurrency: *concurrency,
-		commitInterval: *commitEvery, maxPending: *maxPending})
+		commitInterval: *commitEvery, maxPending: *maxPending, maxPendingBytes: *maxPendingMiB << 20})
 	if err != nil {
 		return err
 	}

@@ -300,8 +300,8 @@ func defaultConfig() *Config {
 		Connector: ConnectorConfig{
 			ShutdownTimeout:        30 * time.Second,
 			CommitInterval:         time.Second,
-			MaxPendingRecords:      100_000,
-			MaxPendingBytes:        64 * MiB,
+			MaxPendingRecords:      1_000_000, // the connector's defaults: see connector.Options
+			MaxPendingBytes:        192 * MiB,
 			MaxVariablesPerRequest: 50,
 		},
 		Logging: LoggingConfig{Level: "info", Format: "json"},

@@ -118,8 +118,8 @@ func baseWant() *Config {
 		Connector: ConnectorConfig{
 			ShutdownTimeout:        30 * time.Second,
 			CommitInterval:         time.Second,
-			MaxPendingRecords:      100000,
-			MaxPendingBytes:        67108864,
+			MaxPendingRecords:      1000000,
+			MaxPendingBytes:        201326592,
 			MaxVariablesPerRequest: 50,
 		},
 		Logging: LoggingConfig{Level: "info", Format: "json"},

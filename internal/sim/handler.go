@@ -87,8 +87,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &e, http.StatusUnauthorized, api.MsgAuthFailed)
 		return
 	}
+	// The window's log must be in time order: read the clock under its lock. (With the time
+	// read at the top of the handler, two concurrent requests could log out of order, and the
+	// window then compared a later one with a slot that was not the oldest, answering 429 to a
+	// client that kept the limit exactly: seen at the backlog benchmark's window boundaries.)
 	t.mu.Lock()
-	admitted, wait := t.window.admit(now)
+	admitted, wait := t.window.admit(s.clock())
 	t.mu.Unlock()
 	if !admitted {
 		if s.cfg.RetryAfter {
