@@ -434,7 +434,7 @@ func (c *Connector) Run(ctx context.Context) error {
 // times that decompressed) that can exceed what the bound allows for. These keep what is
 // fetched ahead to a few polls' worth. (A broker still returns at least one whole producer
 // batch a partition, whatever the limits: kfake in the benchmarks does.) The application's
-// kafka.fetchMaxBytes, passed in KafkaOpts, overrides the first.
+// kafka.fetchMaxBytes (default the same 1 MiB), passed in KafkaOpts, overrides the first.
 const (
 	fetchMaxBytes          = 1 << 20
 	fetchMaxPartitionBytes = 256 << 10

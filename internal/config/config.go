@@ -289,7 +289,7 @@ func defaultConfig() *Config {
 			GroupID:           "augment-connector",
 			ClientID:          "augment-connector",
 			StartOffset:       StartEarliest,
-			FetchMaxBytes:     50 * MiB, // kgo's default
+			FetchMaxBytes:     1 * MiB, // the connector's: fetching far ahead of the pending bound buys nothing
 			FetchMaxWait:      500 * time.Millisecond,
 			SessionTimeout:    45 * time.Second,
 			RebalanceTimeout:  60 * time.Second,

@@ -79,7 +79,7 @@ func baseWant() *Config {
 			GroupID:           "augment-connector",
 			ClientID:          "augment-connector",
 			StartOffset:       "earliest",
-			FetchMaxBytes:     52428800,
+			FetchMaxBytes:     1048576,
 			FetchMaxWait:      500 * time.Millisecond,
 			SessionTimeout:    45 * time.Second,
 			RebalanceTimeout:  60 * time.Second,
