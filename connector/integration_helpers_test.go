@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"slices"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -384,28 +382,7 @@ func (c *cluster) produce(recs []*kgo.Record) {
 func (c *cluster) committedErr(group, topic string) (map[int32]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	var resps kadm.OffsetResponses
-	err := kafkatest.Retry(ctx, func() error {
-		var err error
-		if resps, err = c.adm.FetchOffsetsForTopics(ctx, group, topic); err != nil {
-			return err
-		}
-		return resps.Error()
-	})
-	// kfake answers a group that never committed with this error, Kafka with offsets of -1.
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		return map[int32]int64{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int32]int64)
-	for p, r := range resps[topic] {
-		if r.At >= 0 {
-			out[p] = r.At
-		}
-	}
-	return out, nil
+	return kafkatest.FetchCommitted(ctx, c.adm, group, topic)
 }
 
 func (c *cluster) committed(group, topic string) map[int32]int64 {
@@ -422,20 +399,9 @@ func (c *cluster) end(topic string) map[int32]int64 {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	var offs kadm.ListedOffsets
-	err := kafkatest.Retry(ctx, func() error {
-		var err error
-		if offs, err = c.adm.ListEndOffsets(ctx, topic); err != nil {
-			return err
-		}
-		return offs.Error()
-	})
+	out, err := kafkatest.ListEnd(ctx, c.adm, topic)
 	if err != nil {
-		c.t.Fatalf("listing end offsets of %q: %v", topic, err)
-	}
-	out := make(map[int32]int64)
-	for p, o := range offs[topic] {
-		out[p] = o.Offset
+		c.t.Fatal(err)
 	}
 	return out
 }

@@ -311,20 +311,9 @@ func (e *Env) End(topic string) map[int32]int64 {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	var offs kadm.ListedOffsets
-	err := kafkatest.Retry(ctx, func() error {
-		var err error
-		if offs, err = e.adm.ListEndOffsets(ctx, topic); err != nil {
-			return err
-		}
-		return offs.Error()
-	})
+	out, err := kafkatest.ListEnd(ctx, e.adm, topic)
 	if err != nil {
-		e.T.Fatalf("listing end offsets of %q: %v", topic, err)
-	}
-	out := make(map[int32]int64)
-	for p, o := range offs[topic] {
-		out[p] = o.Offset
+		e.T.Fatal(err)
 	}
 	return out
 }

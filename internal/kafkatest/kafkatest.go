@@ -188,9 +188,19 @@ func ProduceSync(t testing.TB, seeds []string, recs ...*kgo.Record) {
 // (the offset of the next record to consume).
 func CommittedOffsets(t testing.TB, seeds []string, group, topic string) map[int32]int64 {
 	t.Helper()
-	adm := kadm.NewClient(Client(t, seeds))
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
+	out, err := FetchCommitted(ctx, kadm.NewClient(Client(t, seeds)), group, topic)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	return out
+}
+
+// FetchCommitted returns group's committed offset for each partition of topic that has one,
+// through adm, retrying what Kafka calls retriable until ctx ends. A group that never
+// committed has none (an empty map).
+func FetchCommitted(ctx context.Context, adm *kadm.Client, group, topic string) (map[int32]int64, error) {
 	var resps kadm.OffsetResponses
 	err := Retry(ctx, func() error {
 		var err error
@@ -201,10 +211,10 @@ func CommittedOffsets(t testing.TB, seeds []string, group, topic string) map[int
 	})
 	// Kafka answers a group that never committed with offsets of -1, kfake with this error.
 	if errors.Is(err, kerr.GroupIDNotFound) {
-		return map[int32]int64{}
+		return map[int32]int64{}, nil
 	}
 	if err != nil {
-		t.Fatalf("kafkatest: fetching offsets of group %q: %v", group, err)
+		return nil, fmt.Errorf("fetching offsets of group %q: %w", group, err)
 	}
 	out := make(map[int32]int64)
 	for p, r := range resps[topic] {
@@ -213,16 +223,25 @@ func CommittedOffsets(t testing.TB, seeds []string, group, topic string) map[int
 			out[p] = r.At
 		}
 	}
-	return out
+	return out, nil
 }
 
 // EndOffsets returns the end offset (the offset the next produced record gets) of each
 // partition of topic.
 func EndOffsets(t testing.TB, seeds []string, topic string) map[int32]int64 {
 	t.Helper()
-	adm := kadm.NewClient(Client(t, seeds))
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
+	out, err := ListEnd(ctx, kadm.NewClient(Client(t, seeds)), topic)
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	return out
+}
+
+// ListEnd returns the end offset of each partition of topic through adm, retrying what Kafka
+// calls retriable until ctx ends.
+func ListEnd(ctx context.Context, adm *kadm.Client, topic string) (map[int32]int64, error) {
 	var offs kadm.ListedOffsets
 	err := Retry(ctx, func() error {
 		var err error
@@ -232,13 +251,13 @@ func EndOffsets(t testing.TB, seeds []string, topic string) map[int32]int64 {
 		return offs.Error()
 	})
 	if err != nil {
-		t.Fatalf("kafkatest: listing end offsets of %q: %v", topic, err)
+		return nil, fmt.Errorf("listing end offsets of %q: %w", topic, err)
 	}
 	out := make(map[int32]int64)
 	for p, o := range offs[topic] {
 		out[p] = o.Offset
 	}
-	return out
+	return out, nil
 }
 
 // Retry calls fn until it returns nil or an error Kafka does not call retriable, or ctx ends.
