@@ -70,13 +70,7 @@ func (s *Set) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended while listing
 	}
-	if len(remaining) == 0 {
-		s.markCaughtUp()
-		log.Info("lookup tables loaded", zap.Int("entries", s.entries()), zap.Duration("elapsed", time.Since(start)))
-	} else {
-		why := fmt.Sprintf("lookup tables loading: %d partitions to read up to their end offsets", len(remaining))
-		s.loading.Store(&why)
-	}
+	s.noteProgress(remaining, start, log)
 
 	byTopic := make(map[string][]int, len(s.specs))
 	for i, sp := range s.specs {
@@ -138,13 +132,7 @@ func (s *Set) Run(ctx context.Context) error {
 					delete(remaining, tp)
 				}
 			}
-			if len(remaining) == 0 {
-				s.markCaughtUp()
-				log.Info("lookup tables loaded", zap.Int("entries", s.entries()), zap.Duration("elapsed", time.Since(start)))
-			} else {
-				why := fmt.Sprintf("lookup tables loading: %d partitions to read up to their end offsets", len(remaining))
-				s.loading.Store(&why)
-			}
+			s.noteProgress(remaining, start, log)
 		}
 		if time.Since(lastSweep) >= pollTurn {
 			lastSweep = time.Now()
@@ -162,6 +150,18 @@ func (s *Set) entries() int {
 		n += c
 	}
 	return n
+}
+
+// noteProgress records how far loading is: caught up once no partition remains to be read up to
+// its start-up end offset, else why lookups wait.
+func (s *Set) noteProgress(remaining map[topicPartition]int64, start time.Time, log *zap.Logger) {
+	if len(remaining) == 0 {
+		s.markCaughtUp()
+		log.Info("lookup tables loaded", zap.Int("entries", s.entries()), zap.Duration("elapsed", time.Since(start)))
+		return
+	}
+	why := fmt.Sprintf("lookup tables loading: %d partitions to read up to their end offsets", len(remaining))
+	s.loading.Store(&why)
 }
 
 // endOffsets lists where each partition of topics ends now, retrying (not ready meanwhile)
