@@ -218,7 +218,15 @@ func (s *store) getAll(key string) []any {
 	return out
 }
 
-// sweep removes entries past the ttl. Lookups already ignore them; sweeping frees the memory.
+// sweepBatch bounds the entries one sweep looks at, so the write lock it takes (lookups wait
+// on it) lasts about a millisecond whatever the table's size. Go starts each map iteration at
+// a random place, so successive sweeps visit the whole table in a few passes of its size in
+// batches; lookups ignore expired entries meanwhile, so a late sweep costs memory, not
+// correctness.
+const sweepBatch = 10_000
+
+// sweep removes entries past the ttl among up to sweepBatch entries (members, in a
+// many-valued table). Lookups already ignore them; sweeping frees the memory.
 func (s *store) sweep() int {
 	if s.ttl <= 0 {
 		return 0
@@ -226,9 +234,12 @@ func (s *store) sweep() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	removed := 0
+	removed, seen := 0, 0
 	if !s.multi {
 		for k, e := range s.single {
+			if seen++; seen > sweepBatch {
+				break
+			}
 			if s.expired(e.at, now) {
 				delete(s.single, k)
 				s.n--
@@ -239,6 +250,10 @@ func (s *store) sweep() int {
 		return removed
 	}
 	for k, ms := range s.many {
+		if seen >= sweepBatch {
+			break
+		}
+		seen += len(ms)
 		for _, m := range ms {
 			if s.expired(m.at, now) {
 				s.removeMemberLocked(k, m.id)

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -75,6 +76,48 @@ func TestStoreSingle(t *testing.T) {
 	}
 	if n, b, _ := s.stats(); n != 0 || b != 0 {
 		t.Fatalf("after sweep: %d entries, %d bytes; want 0, 0", n, b)
+	}
+}
+
+// TestSweepBounded: one sweep looks at no more than sweepBatch entries (its lock stays short
+// on a large table), and repeated sweeps still remove every expired entry and only those.
+func TestSweepBounded(t *testing.T) {
+	for _, multi := range []bool{false, true} {
+		c := &clock{t: time.Unix(1000, 0)}
+		s := newStore("t", []string{"tier"}, multi, time.Minute, 0, 0, c.now)
+		const expired, live = 3 * sweepBatch, 500
+		for i := range expired + live {
+			at := c.t
+			if i >= expired {
+				at = c.t.Add(2 * time.Minute) // written later: still live after the clock moves
+			}
+			id := ""
+			if multi {
+				id = fmt.Sprintf("call-%d", i)
+			}
+			if err := s.put(fmt.Sprintf("k%d", i), id, row("gold"), at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.t = c.t.Add(2*time.Minute + time.Second)
+		if n := s.sweep(); n == 0 || n > sweepBatch {
+			t.Fatalf("multi=%v: one sweep removed %d, want 1..%d", multi, n, sweepBatch)
+		}
+		for range 200 {
+			if n, _, _ := s.stats(); n == live {
+				break
+			}
+			s.sweep()
+		}
+		if n, _, _ := s.stats(); n != live {
+			t.Fatalf("multi=%v: %d entries left after 200 sweeps, want the %d live ones", multi, n, live)
+		}
+		for i := expired; i < expired+live; i++ {
+			k := fmt.Sprintf("k%d", i)
+			if multi && len(s.getAll(k)) != 1 || !multi && s.get(k) == nil {
+				t.Fatalf("multi=%v: live entry %s was swept", multi, k)
+			}
+		}
 	}
 }
 
