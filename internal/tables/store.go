@@ -81,6 +81,11 @@ func (s *store) put(key, id, row string, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ts := at.UnixNano()
+	if s.ttl > 0 && s.atBound(cost(key, id, row)) {
+		// The periodic sweep reclaims expired entries a batch at a time; before refusing an
+		// entry for the bound, make sure it is not the expired ones that fill it.
+		s.sweepLocked(s.now(), 0)
+	}
 	if !s.multi {
 		old, ok := s.single[key]
 		delta := cost(key, "", row)
@@ -234,10 +239,21 @@ func (s *store) sweep() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.sweepLocked(now, sweepBatch)
+}
+
+// atBound reports whether a new entry of size bytes would pass maxEntries or maxBytes.
+func (s *store) atBound(size int64) bool {
+	return s.maxEntries > 0 && s.n+1 > s.maxEntries || s.maxBytes > 0 && s.bytes+size > s.maxBytes
+}
+
+// sweepLocked removes expired entries among up to limit entries (0: all of them) and returns
+// how many it removed. The caller holds s.mu for writing.
+func (s *store) sweepLocked(now time.Time, limit int) int {
 	removed, seen := 0, 0
 	if !s.multi {
 		for k, e := range s.single {
-			if seen++; seen > sweepBatch {
+			if seen++; limit > 0 && seen > limit {
 				break
 			}
 			if s.expired(e.at, now) {
@@ -250,7 +266,7 @@ func (s *store) sweep() int {
 		return removed
 	}
 	for k, ms := range s.many {
-		if seen >= sweepBatch {
+		if limit > 0 && seen >= limit {
 			break
 		}
 		seen += len(ms)

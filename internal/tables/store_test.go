@@ -121,6 +121,39 @@ func TestSweepBounded(t *testing.T) {
 	}
 }
 
+// TestFullTableSweepsBeforeRefusing: a table at maxEntries whose entries have expired (and not
+// been swept yet) takes a new entry instead of failing with ErrFull; one full of live entries
+// still refuses it.
+func TestFullTableSweepsBeforeRefusing(t *testing.T) {
+	for _, multi := range []bool{false, true} {
+		c := &clock{t: time.Unix(1000, 0)}
+		s := newStore("t", []string{"tier"}, multi, time.Minute, 3, 0, c.now)
+		id := func(i int) string {
+			if multi {
+				return fmt.Sprintf("call-%d", i)
+			}
+			return ""
+		}
+		for i := range 3 {
+			if err := s.put(fmt.Sprintf("k%d", i), id(i), row("gold"), c.t); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.t = c.t.Add(2 * time.Minute) // all three expired, none swept
+		for i := 3; i < 6; i++ {
+			if err := s.put(fmt.Sprintf("k%d", i), id(i), row("gold"), c.t); err != nil {
+				t.Fatalf("multi=%v: put into a table full of expired entries: %v", multi, err)
+			}
+		}
+		if err := s.put("k6", id(6), row("gold"), c.t); !errors.Is(err, ErrFull) {
+			t.Fatalf("multi=%v: put into a table full of live entries: %v, want ErrFull", multi, err)
+		}
+		if n, _, _ := s.stats(); n != 3 {
+			t.Fatalf("multi=%v: %d entries, want 3", multi, n)
+		}
+	}
+}
+
 func TestStoreMany(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	s := newStore("active", []string{"tier"}, true, 0, 0, 0, c.now)
