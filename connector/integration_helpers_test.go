@@ -23,6 +23,7 @@ import (
 	"github.com/augment-connector/augment-connector/internal/api"
 	"github.com/augment-connector/augment-connector/internal/kafkatest"
 	"github.com/augment-connector/augment-connector/internal/sim"
+	"github.com/augment-connector/augment-connector/internal/sim/simtest"
 	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
 )
@@ -51,21 +52,7 @@ func startSim(t *testing.T, cfg sim.Config) *apiEnv {
 	if cfg.JournalSize == 0 {
 		cfg.JournalSize = 500_000
 	}
-	s, err := sim.New(cfg)
-	if err != nil {
-		t.Fatalf("creating simulator: %v", err)
-	}
-	url, err := s.Start(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("starting simulator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutting down simulator: %v", err)
-		}
-	})
+	s, url := simtest.Start(t, cfg)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(s.CACertPEM()) {
 		t.Fatal("simulator gave no CA certificate")

@@ -18,6 +18,7 @@ import (
 	"github.com/augment-connector/augment-connector/internal/kafkatest"
 	"github.com/augment-connector/augment-connector/internal/ops"
 	"github.com/augment-connector/augment-connector/internal/sim"
+	"github.com/augment-connector/augment-connector/internal/sim/simtest"
 	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
 )
@@ -29,15 +30,7 @@ func TestMetricsDuringRun(t *testing.T) {
 	topic := kafkatest.UniqueName(t, "metrics")
 	kafkatest.CreateTopic(t, seeds, topic, 3)
 
-	srv, err := sim.New(sim.Config{Tenants: []sim.Tenant{{ID: "t1", Token: "metrics-secret-token"}}, AutoCreate: true, PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := srv.Start(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, url := simtest.Start(t, sim.Config{Tenants: []sim.Tenant{{ID: "t1", Token: "metrics-secret-token"}}, AutoCreate: true, PlainHTTP: true})
 
 	const n, filtered = 300, 60
 	var recs []*kgo.Record

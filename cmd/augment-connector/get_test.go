@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,20 +9,13 @@ import (
 	"testing"
 
 	"github.com/augment-connector/augment-connector/internal/sim"
+	"github.com/augment-connector/augment-connector/internal/sim/simtest"
 )
 
 // TestGetPrintsInteractionMasked writes variables to the simulator and reads them back with
 // `get`: context and variables are printed, the privacy value is not.
 func TestGetPrintsInteractionMasked(t *testing.T) {
-	srv, err := sim.New(sim.Config{Tenants: []sim.Tenant{{ID: "acme", Token: "get-token-123"}}, AutoCreate: true, PlainHTTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := srv.Start(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, url := simtest.Start(t, sim.Config{Tenants: []sim.Tenant{{ID: "acme", Token: "get-token-123"}}, AutoCreate: true, PlainHTTP: true})
 	body := `{"variables":[{"name":"_customerTier","value":"VIP","ivr":true,"display":true,"displayName":"Tier"},{"name":"_accountPin","value":"982451","privacy":true,"ivr":true}]}`
 	req, _ := http.NewRequest(http.MethodPost, url+"/api/v1/interaction/data/call%40pc33.example.com", strings.NewReader(body))
 	req.SetBasicAuth("acme", "get-token-123")

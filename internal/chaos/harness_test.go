@@ -29,6 +29,7 @@ import (
 
 	"github.com/augment-connector/augment-connector/internal/kafkatest"
 	"github.com/augment-connector/augment-connector/internal/sim"
+	"github.com/augment-connector/augment-connector/internal/sim/simtest"
 )
 
 // bins are the binaries TestMain builds once for every scenario.
@@ -242,19 +243,7 @@ func NewEnv(t *testing.T, name string, o EnvOptions) *Env {
 	if cfg.JournalSize == 0 {
 		cfg.JournalSize = 2_000_000
 	}
-	s, err := sim.New(cfg)
-	if err != nil {
-		t.Fatalf("creating simulator: %v", err)
-	}
-	url, err := s.Start(context.Background(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("starting simulator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
+	s, url := simtest.Start(t, cfg)
 	e.Sim, e.SimURL = s, url
 	e.CAFile = filepath.Join(e.Dir, "sim-ca.pem")
 	if err := os.WriteFile(e.CAFile, s.CACertPEM(), 0o644); err != nil {
