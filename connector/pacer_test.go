@@ -261,14 +261,7 @@ func TestPacerLogGrows(t *testing.T) {
 func TestPacerHoldsBackForNewInteractions(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	p := newPacer(100, clk.now)
-	take := func(fresh bool) int {
-		n := 0
-		for p.tryAcquireFor(clk.now(), fresh) == 0 {
-			p.finish(true, clk.now())
-			n++
-		}
-		return n
-	}
+	take := func(fresh bool) int { return takeAll(p, clk, fresh) }
 	if n := take(false); n != 100 {
 		t.Fatalf("updates with no new interactions took %d slots, want all 100", n)
 	}
@@ -396,14 +389,7 @@ func TestPacerSpreadHoldsBackOneToken(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	p := newPacer(600, clk.now) // a bucket of 60, 10 a second
 	p.setSpread(true)
-	take := func(fresh bool) int {
-		n := 0
-		for p.tryAcquireFor(clk.now(), fresh) == 0 {
-			p.finish(true, clk.now())
-			n++
-		}
-		return n
-	}
+	take := func(fresh bool) int { return takeAll(p, clk, fresh) }
 	if n := take(false); n != 60 {
 		t.Fatalf("updates with no new interactions took %d tokens, want all 60", n)
 	}
@@ -468,4 +454,15 @@ func TestPacerSpreadWindowHoldBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// takeAll acquires and finishes attempts at clk's time until the pacer refuses one, and
+// returns how many it allowed.
+func takeAll(p *pacer, clk *fakeClock, fresh bool) int {
+	n := 0
+	for p.tryAcquireFor(clk.now(), fresh) == 0 {
+		p.finish(true, clk.now())
+		n++
+	}
+	return n
 }

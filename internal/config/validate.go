@@ -262,6 +262,21 @@ func (l *loader) checkBaseURL(p string, t *TenantConfig) {
 	}
 }
 
+// uniqueName checks the name of list[i] (at path p): required, made of letters, digits, '.',
+// '_' and '-', and not already taken by an earlier element (names maps a name to its index).
+func (l *loader) uniqueName(p, list, name string, i int, names map[string]int) {
+	switch j, dup := names[name]; {
+	case name == "":
+		l.add(p+".name", "is required")
+	case !pipeNameRE.MatchString(name):
+		l.add(p+".name", "must contain only letters, digits, '.', '_' and '-', got %s", l.show(p+".name", name))
+	case dup:
+		l.add(p+".name", "%q is already the name of %s[%d]", name, list, j)
+	default:
+		names[name] = i
+	}
+}
+
 func (l *loader) validatePipelines(c *Config) {
 	if len(c.Pipelines) == 0 {
 		l.add("pipelines", "at least one pipeline is required")
@@ -270,16 +285,7 @@ func (l *loader) validatePipelines(c *Config) {
 	topics := map[string]int{}
 	for i := range c.Pipelines {
 		pc, p := &c.Pipelines[i], fmt.Sprintf("pipelines[%d]", i)
-		switch j, dup := names[pc.Name]; {
-		case pc.Name == "":
-			l.add(p+".name", "is required")
-		case !pipeNameRE.MatchString(pc.Name):
-			l.add(p+".name", "must contain only letters, digits, '.', '_' and '-', got %s", l.show(p+".name", pc.Name))
-		case dup:
-			l.add(p+".name", "%q is already the name of pipelines[%d]", pc.Name, j)
-		default:
-			names[pc.Name] = i
-		}
+		l.uniqueName(p, "pipelines", pc.Name, i, names)
 		if len(pc.Topics) == 0 {
 			l.add(p+".topics", "at least one topic is required")
 		}
@@ -331,16 +337,7 @@ func (l *loader) validateTables(c *Config) {
 	decodes := map[string]int{} // topic -> first table reading it
 	for i := range c.Tables {
 		tc, p := &c.Tables[i], fmt.Sprintf("tables[%d]", i)
-		switch j, dup := names[tc.Name]; {
-		case tc.Name == "":
-			l.add(p+".name", "is required")
-		case !pipeNameRE.MatchString(tc.Name):
-			l.add(p+".name", "must contain only letters, digits, '.', '_' and '-', got %s", l.show(p+".name", tc.Name))
-		case dup:
-			l.add(p+".name", "%q is already the name of tables[%d]", tc.Name, j)
-		default:
-			names[tc.Name] = i
-		}
+		l.uniqueName(p, "tables", tc.Name, i, names)
 		switch {
 		case tc.Topic == "":
 			l.add(p+".topic", "is required")
