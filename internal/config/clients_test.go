@@ -75,19 +75,7 @@ func TestKafkaOpts(t *testing.T) {
   heartbeatInterval: 2s
   tls: {enabled: true, caFile: `+certFile+`, certFile: `+certFile+`, keyFile: `+keyFile+`, serverName: kafka.internal}
   sasl: {mechanism: SCRAM-SHA-512, username: u, passwordFile: `+filepath.Join(dir, "pw")+`}`, 1)
-	cfg, err := parse(data, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := cfg.KafkaOpts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cfg, cl := kafkaClient(t, data)
 
 	got := []any{
 		cl.OptValue(kgo.SeedBrokers), cl.OptValue(kgo.ClientID), cl.OptValue(kgo.FetchMaxBytes),
@@ -118,8 +106,11 @@ func TestKafkaOpts(t *testing.T) {
 	}
 }
 
-func TestKafkaOptsPlainDefaults(t *testing.T) {
-	cfg, err := parse(base, nil)
+// kafkaClient parses data and builds a kgo client (not connected) from its KafkaOpts, closed
+// when the test ends, so the options can be read back with OptValue.
+func kafkaClient(t *testing.T, data string) (*Config, *kgo.Client) {
+	t.Helper()
+	cfg, err := parse(data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +122,12 @@ func TestKafkaOptsPlainDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return cfg, cl
+}
+
+func TestKafkaOptsPlainDefaults(t *testing.T) {
+	cfg, cl := kafkaClient(t, base)
 	if tc := cl.OptValue(kgo.DialTLSConfig).(*tls.Config); tc != nil {
 		t.Errorf("TLS enabled without kafka.tls.enabled: %+v", tc)
 	}
