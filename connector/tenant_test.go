@@ -68,6 +68,12 @@ type testAPI struct {
 	gate     chan struct{}
 }
 
+// waitOnWire waits until a request for id is in flight (held by the gate).
+func (a *testAPI) waitOnWire(t *testing.T, id string) {
+	t.Helper()
+	waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight[id] == 1 })
+}
+
 func newTestAPI(t *testing.T) (*testAPI, *httptest.Server) {
 	a := &testAPI{inflight: map[string]int{}, header: http.Header{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
@@ -168,7 +174,7 @@ func TestTenantCoalescesWhileInFlight(t *testing.T) {
 	defer stop()
 	p := newPartition("t", 0)
 	tn.add("int-1", contrib(p, 0, v("_a", "1")))
-	waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight["int-1"] == 1 })
+	a.waitOnWire(t, "int-1")
 	tn.add("int-1", contrib(p, 1, v("_a", "2"), v("_b", "x")))
 	tn.add("int-1", contrib(p, 2, v("_c", "y"), v("_a", "3")))
 	tn.add("int-1", contrib(p, 3, v("_b", "z")))
@@ -200,7 +206,7 @@ func TestTenantSplitsAtFifty(t *testing.T) {
 	defer stop()
 	p := newPartition("t", 0)
 	tn.add("int-9", contrib(p, 0, v("_first", "0")))
-	waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight["int-9"] == 1 })
+	a.waitOnWire(t, "int-9")
 	// One contribution of 70 names, then 50 contributions of one name each.
 	big := make([]api.Variable, 70)
 	for i := range big {
@@ -313,7 +319,7 @@ func TestTenantSupersedesOnArrival(t *testing.T) {
 			p0, p1 := newPartition("t", 0), newPartition("t", 1)
 			c1 := contrib(p0, 0, v("_a", "1"))
 			tn.add("int-1", c1)
-			waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight["int-1"] == 1 })
+			a.waitOnWire(t, "int-1")
 			c2 := contrib(p0, 1, v("_a", "2"), v("_b", "2"))
 			c3 := contrib(p0, 2, v("_a", "3"))
 			tn.add("int-1", c2)
