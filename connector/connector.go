@@ -290,8 +290,8 @@ func (c *Connector) Stats() Stats {
 func (c *Connector) Ready() (bool, []string) {
 	var why []string
 	for name, t := range c.tenants {
-		if t.blockedNow() {
-			why = append(why, "tenant "+name+" refuses its action token (401/403)")
+		if blocked, reason := t.blockedReason(); blocked {
+			why = append(why, "tenant "+name+" is blocked: "+reason)
 		}
 	}
 	return len(why) == 0, why

@@ -23,6 +23,7 @@ type Metrics struct {
 	commits       *prometheus.CounterVec
 	commitLatency prometheus.Histogram
 	e2eLatency    *prometheus.HistogramVec
+	unconfirmed   *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them, with the gauges read from c at scrape
@@ -55,9 +56,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		e2eLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "produce_to_write_seconds",
 			Help:    "Time from a record's timestamp to the successful write that carried it.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300}}, []string{"tenant"}),
+		unconfirmed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_unconfirmed_writes_total",
+			Help: "2xx answers whose body did not confirm the write (empty, not JSON, or without \"status\":\"success\"); counted as written."}, []string{"tenant"}),
 	}
 	reg.MustRegister(m.consumed, m.filtered, m.skipped, m.deadLettered, m.requests, m.reqDuration,
-		m.reqVariables, m.coalesced, m.budgetWait, m.commits, m.commitLatency, m.e2eLatency)
+		m.reqVariables, m.coalesced, m.budgetWait, m.commits, m.commitLatency, m.e2eLatency, m.unconfirmed)
 	return m
 }
 
@@ -108,6 +111,12 @@ func (m *Metrics) recordRequest(tenant string, vars, superseded int) {
 		if superseded > 0 {
 			m.coalesced.WithLabelValues(tenant).Add(float64(superseded))
 		}
+	}
+}
+
+func (m *Metrics) recordUnconfirmed(tenant string) {
+	if m != nil {
+		m.unconfirmed.WithLabelValues(tenant).Inc()
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -124,12 +126,18 @@ type ident struct {
 	heapIdx  int // index in the tenant's ready heap; -1 when not in it
 	fresh    bool
 	lingers  bool // in the tenant's lingering queue (see enqueueLocked)
+	// refused counts the 401, 403 and 3xx answers to this identifier's requests since it was
+	// last written, the first at firstRefused: probes go to the least refused identifier, and
+	// a 403 that persists for it while others are written dead-letters it (see send).
+	refused      int
+	firstRefused time.Time
 }
 
 // request is one write to the API: a folded prefix of an identifier's pending contributions.
 type request struct {
 	id      *ident
 	fresh   bool // for an interaction never written by us
+	probe   bool // the one request a blocked tenant sends per probe interval
 	carried []carried
 	vars    []api.Variable
 	body    []byte
@@ -160,15 +168,24 @@ type tenant struct {
 	now     func() time.Time
 	maxVars int
 	linger  time.Duration
-	// probeInterval is how often a request retries while the tenant refuses our token.
+	// probeInterval is how often a blocked tenant sends a probe.
 	probeInterval time.Duration
 
-	mu           sync.Mutex
-	idents       map[string]*ident
-	ready        readyHeap
-	inflight     int
-	reqs         map[*request]struct{}
-	blocked      bool // a 401/403 was answered: send nothing new until a probe succeeds
+	mu       sync.Mutex
+	idents   map[string]*ident
+	ready    readyHeap
+	inflight int
+	reqs     map[*request]struct{}
+	// blocked: a 401, 403 or redirect was answered. The tenant then sends one probe per
+	// probeInterval, built like any request from whatever is pending (none when nothing is),
+	// until an answer shows the token and endpoint accepted. The tenant owns the probe, not a
+	// request, so revoking the partitions of the requests that were refused cannot leave it
+	// blocked with nobody probing.
+	blocked      bool
+	blockReason  string    // what the last refusal said: a status and message, never the token
+	probing      bool      // the probe is in flight
+	nextProbe    time.Time // no probe before this
+	lastOK       time.Time // the last 2xx: a 403 that persists while others succeed is the interaction's
 	lastBlockLog time.Time
 	gone         map[string]time.Time // identifiers whose 404 window expired: 404s dead-letter at once
 	written      *recentSet           // identifiers written before, so new interactions go first
@@ -361,14 +378,41 @@ func (t *tenant) nextIsFresh() bool {
 func (t *tenant) nextReady() (*ident, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	wait := t.promoteLocked(t.now())
-	if t.blocked || t.inflight >= t.opts.Concurrency {
+	now := t.now()
+	wait := t.promoteLocked(now)
+	if t.inflight >= t.opts.Concurrency {
 		return nil, 0
 	}
 	if t.ready.Len() == 0 {
 		return nil, wait
 	}
+	if t.blocked {
+		if t.probing {
+			return nil, 0 // its finish signals
+		}
+		if d := t.nextProbe.Sub(now); d > 0 {
+			if wait == 0 || d < wait {
+				wait = d
+			}
+			return nil, wait
+		}
+	}
 	return t.ready[0], 0
+}
+
+// probeCandidateLocked returns the heap index of the identifier a probe should carry: the one
+// refused least often (so a 403 that belongs to one interaction cannot hold every probe), the
+// most urgent among those. It scans the heap, which is cheap at one probe per probe interval.
+// The caller holds t.mu.
+func (t *tenant) probeCandidateLocked() int {
+	best := 0
+	for i := 1; i < len(t.ready); i++ {
+		a, b := t.ready[i], t.ready[best]
+		if a.refused < b.refused || (a.refused == b.refused && t.ready.Less(i, best)) {
+			best = i
+		}
+	}
+	return best
 }
 
 // build pops the most urgent identifier and folds a prefix of its contributions into one
@@ -376,11 +420,21 @@ func (t *tenant) nextReady() (*ident, time.Duration) {
 func (t *tenant) build() *request {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.blocked || t.inflight >= t.opts.Concurrency {
+	if t.inflight >= t.opts.Concurrency {
+		return nil
+	}
+	now := t.now()
+	probe := t.blocked
+	if probe && (t.probing || now.Before(t.nextProbe)) {
 		return nil
 	}
 	for t.ready.Len() > 0 {
-		it := heap.Pop(&t.ready).(*ident)
+		var it *ident
+		if probe {
+			it = heap.Remove(&t.ready, t.probeCandidateLocked()).(*ident)
+		} else {
+			it = heap.Pop(&t.ready).(*ident)
+		}
 		// Contributions of a partition revoked since they were queued are never sent.
 		it.pending = dropRevoked(it.pending)
 		if len(it.pending) == 0 || it.inflight != nil {
@@ -389,7 +443,7 @@ func (t *tenant) build() *request {
 			}
 			continue
 		}
-		req := &request{id: it, fresh: it.fresh, parts: make(map[*partition]struct{}), done: make(chan struct{})}
+		req := &request{id: it, fresh: it.fresh, probe: probe, parts: make(map[*partition]struct{}), done: make(chan struct{})}
 		index := make(map[string]int, 8)
 		for _, c := range it.pending {
 			rest := c.vars[c.sent:]
@@ -432,6 +486,10 @@ func (t *tenant) build() *request {
 		it.inflight = req
 		t.inflight++
 		t.reqs[req] = struct{}{}
+		if probe {
+			t.probing = true
+			t.nextProbe = now.Add(t.probeInterval)
+		}
 		return req
 	}
 	return nil
@@ -440,6 +498,9 @@ func (t *tenant) build() *request {
 // send makes attempts until the request is done, dead-lettered or abandoned.
 func (t *tenant) send(ctx context.Context, req *request) {
 	defer close(req.done)
+	if req.probe {
+		t.reloadToken()
+	}
 	bo := t.newBackoff()
 	var first404 time.Time
 	for attempt := 0; ; attempt++ {
@@ -466,20 +527,41 @@ func (t *tenant) send(ctx context.Context, req *request) {
 			t.finish(req, false)
 			return
 		}
+		if res.retryAfterCapped {
+			t.log.Warn("the API asked to retry after more than the cap; waiting the cap instead",
+				zap.Int("status", res.status), zap.Duration("cap", maxRetryAfter))
+		}
 		var wait time.Duration
 		switch res.outcome {
 		case outcomeDone:
-			t.setBlocked(false, "")
+			if res.unconfirmed {
+				t.metrics.recordUnconfirmed(t.name)
+			}
+			t.accepted(true)
 			t.finish(req, true)
 			return
 		case outcomePermanent:
-			t.setBlocked(false, "")
+			t.accepted(false)
 			t.deadLetter(ctx, req, "api_rejected", res.message)
 			return
 		case outcomeBlocked:
-			t.setBlocked(true, res.message)
-			wait = t.probeInterval
+			n, othersWritten := t.noteRefused(req.id)
+			if res.status == http.StatusForbidden && othersWritten {
+				// Others are written since this identifier's first refusal: the token is
+				// fine and the 403 is this interaction's. Retry it on its own, and after a
+				// few probes dead-letter it instead of blocking the tenant for good.
+				if n >= forbiddenProbes {
+					t.deadLetter(ctx, req, "forbidden", fmt.Sprintf("%s (refused %d times while other interactions were written)", res.message, n))
+					return
+				}
+				wait = t.probeInterval
+				break
+			}
+			t.setBlocked(res)
+			t.finish(req, false) // back to pending; the tenant probes from there
+			return
 		case outcomeNotFound:
+			t.accepted(false) // the API authenticated us to say so
 			now := t.now()
 			if first404.IsZero() {
 				first404 = now
@@ -517,8 +599,12 @@ func (t *tenant) send(ctx context.Context, req *request) {
 	}
 }
 
-// blockedProbeInterval is how often a request retries while the tenant refuses our token.
+// blockedProbeInterval is how often a blocked tenant probes.
 const blockedProbeInterval = 15 * time.Second
+
+// forbiddenProbes is how many 403s one identifier gets, while other identifiers of the tenant
+// are written, before its records are dead-lettered (class forbidden).
+const forbiddenProbes = 3
 
 // notFoundMaxWait caps the wait between retries of a 404, so a call that registers late is
 // written soon after it does.
@@ -545,24 +631,81 @@ func (t *tenant) newBackoff() *backoff.ExponentialBackOff {
 	return b
 }
 
-func (t *tenant) setBlocked(blocked bool, msg string) {
+// setBlocked blocks the tenant after a refusal (401, 403 or a redirect): nothing is sent but
+// one probe per probeInterval, and one error line a minute says why.
+func (t *tenant) setBlocked(res attemptResult) {
 	t.mu.Lock()
-	was := t.blocked
-	t.blocked = blocked
 	now := t.now()
-	logIt := blocked && (now.Sub(t.lastBlockLog) >= time.Minute)
+	if !t.blocked {
+		t.blocked = true
+		t.nextProbe = now.Add(t.probeInterval)
+	}
+	t.blockReason = res.message
+	logIt := now.Sub(t.lastBlockLog) >= time.Minute
 	if logIt {
 		t.lastBlockLog = now
 	}
 	t.mu.Unlock()
-	switch {
-	case logIt:
-		t.log.Error("tenant refuses the action token: writes for this tenant are paused and nothing is committed past them; check the token (probing every 15s)",
-			zap.String("error", msg))
-	case was && !blocked:
+	if !logIt {
+		return
+	}
+	what := "the tenant refuses the action token"
+	if res.redirect != "" {
+		what = "the API redirects the tenant's writes"
+	}
+	t.log.Error(what+": writes for this tenant are paused and nothing is committed past them; probing every "+t.probeInterval.String(),
+		zap.Int("status", res.status), zap.String("error", res.message))
+}
+
+// accepted records an answer that shows the API took our token and endpoint (ok: a 2xx): a
+// blocked tenant resumes.
+func (t *tenant) accepted(ok bool) {
+	t.mu.Lock()
+	was := t.blocked
+	t.blocked = false
+	t.blockReason = ""
+	if ok {
+		t.lastOK = t.now()
+	}
+	t.mu.Unlock()
+	if was {
 		t.log.Info("tenant accepts the action token again: writes resume")
 		t.signal()
 	}
+}
+
+// noteRefused counts a refusal of one of it's requests, and reports how many there were since
+// it was last written and whether another identifier was written since the first.
+func (t *tenant) noteRefused(it *ident) (n int, othersWritten bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if it.refused == 0 {
+		it.firstRefused = t.now()
+	}
+	it.refused++
+	return it.refused, t.lastOK.After(it.firstRefused)
+}
+
+// blockedReason reports whether the tenant is blocked, and what the last refusal said.
+func (t *tenant) blockedReason() (bool, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.blocked, t.blockReason
+}
+
+// reloadToken reads the action token again before a probe, when it came from a file. The log
+// line says whether it changed, never what it is.
+func (t *tenant) reloadToken() {
+	if t.opts.ReloadToken == nil {
+		return
+	}
+	tok, err := t.opts.ReloadToken()
+	if err != nil {
+		t.log.Warn("re-reading the action token before a probe failed; probing with the token in use", zap.Error(err))
+		return
+	}
+	changed := t.client.setToken(tok)
+	t.log.Info("re-read the action token before a probe", zap.Bool("changed", changed))
 }
 
 func (t *tenant) isGone(id string, now time.Time) bool {
@@ -617,6 +760,12 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 	delete(t.reqs, req)
 	t.inflight--
 	it.inflight = nil
+	if req.probe {
+		t.probing = false
+		if next := t.now().Add(t.probeInterval); next.After(t.nextProbe) {
+			t.nextProbe = next
+		}
+	}
 	n := len(req.carried)
 	if carriedOK {
 		for _, cr := range req.carried {
@@ -633,6 +782,7 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 		it.pending = it.pending[n:]
 		t.written.add(it.id)
 		it.fresh = false
+		it.refused = 0
 	}
 	it.pending = dropRevoked(it.pending)
 	if len(it.pending) > 0 {

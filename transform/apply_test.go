@@ -301,6 +301,17 @@ func TestApplyIdentifiers(t *testing.T) {
 		{expr: `true`, wantErr: `pipeline "test": identifier: want a string, a number or a list of them, got bool`},
 		{expr: `after.missing.x`, wantErr: `pipeline "test": identifier: evaluating: cannot fetch x from <nil> (1:15)`},
 		{expr: `after?.missing?.x ?? before?.x`}, // expr leaves a typed nil map here
+		// Identifiers that cannot be a request path's {identifier}: a record is dead-lettered
+		// rather than posted (with the tenant's credentials) to a parent path, a huge URL or a
+		// header-breaking one. The messages name no part of the identifier.
+		{expr: `"."`, wantErr: `pipeline "test": identifier: identifier is "." or "..", which would address a parent path`},
+		{expr: `".."`, wantErr: `pipeline "test": identifier: identifier is "." or "..", which would address a parent path`},
+		{expr: `"  "`, wantErr: `pipeline "test": identifier: identifier is empty or only spaces`},
+		{expr: `repeat("x", 257)`, wantErr: `pipeline "test": identifier: identifier is 257 bytes long, more than 256`},
+		{expr: `"int-1\r\nX: y"`, wantErr: `pipeline "test": identifier: identifier holds a control character at byte 5`},
+		{expr: `["int-1", ".."]`, wantErr: `pipeline "test": identifier: element 1: identifier is "." or "..", which would address a parent path`},
+		{expr: `repeat("x", 256)`, want: []string{strings.Repeat("x", 256)}},
+		{expr: `"int 1/ä"`, want: []string{"int 1/ä"}},
 	} {
 		t.Run(tc.expr, func(t *testing.T) {
 			p := mustCompile(t, Spec{Identifier: tc.expr, Variables: []VariableSpec{{Name: "_v", Value: `1`}}})

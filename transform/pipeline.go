@@ -369,6 +369,14 @@ func (r *Runner) apply(rec *Record) (Result, error) {
 	if err != nil {
 		return Result{}, p.fail("identifier", err)
 	}
+	for i, id := range ids {
+		if err := api.CheckIdentifier(id); err != nil {
+			if len(ids) > 1 {
+				err = fmt.Errorf("element %d: %w", i, err)
+			}
+			return Result{}, p.fail("identifier", err)
+		}
+	}
 	if len(ids) == 0 {
 		return Result{Outcome: Skipped, Reason: ReasonNoIdentifier}, nil
 	}

@@ -33,7 +33,7 @@ func TestReadmeJoinsExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runCmd(t, "check", "--config", path)
-	if want := path + ": ok (2 pipelines, 2 tables, 1 tenants)\n"; code != 0 || stdout != want {
+	if want := path + ": ok (2 pipelines, 2 tables, 1 tenants)\ntenant acme: POST https://vcc-na12.8x8.com/api/v1/interaction/data/{identifier}\n"; code != 0 || stdout != want {
 		t.Fatalf("check: exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
 	}
 }

@@ -17,9 +17,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -257,6 +259,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		tablesNote = fmt.Sprintf("%d tables, ", n)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d pipelines, %s%d tenants)\n", *path, len(cfg.Pipelines), tablesNote, len(cfg.Tenants))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Tenants)) {
+		t := cfg.Tenants[name]
+		fmt.Fprintf(stdout, "tenant %s: POST %s/{identifier}\n", name, connector.BaseEndpoint(t.BaseURL()))
+	}
 	if *sample == "" {
 		return nil
 	}

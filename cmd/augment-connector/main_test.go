@@ -61,7 +61,8 @@ func TestCheckExampleConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("check %s: exit %d, stderr:\n%s", path, code, stderr)
 	}
-	if want := path + ": ok (2 pipelines, 2 tables, 1 tenants)\n"; stdout != want {
+	// The tenant's line shows the full URL a request goes to.
+	if want := path + ": ok (2 pipelines, 2 tables, 1 tenants)\ntenant main: POST https://vcc-na12.8x8.com/api/v1/interaction/data/{identifier}\n"; stdout != want {
 		t.Errorf("stdout = %q, want %q", stdout, want)
 	}
 	if stderr != "" {
@@ -153,9 +154,16 @@ func TestCheckBrokenConfigs(t *testing.T) {
 		edit []string // old, new, old, new...: replacements in base
 		raw  *string  // the whole file instead of an edited base
 		want []string // stderr lines; "config.yaml" is the file
+		// stdout of a valid config; "" for the base's
+		stdout string
 	}{{
 		name: "valid base",
 		want: nil,
+	}, {
+		// A baseURL's path is kept as a prefix, and check prints where requests go.
+		name:   "baseURL with a path prefix",
+		edit:   []string{"cluster: vcc-na12", "baseURL: https://gateway.example:8443/8x8/"},
+		stdout: "config.yaml: ok (1 pipelines, 1 tenants)\ntenant main: POST https://gateway.example:8443/8x8/api/v1/interaction/data/{identifier}\n",
 	}, {
 		name: "misspelt key",
 		edit: []string{"dialTimeout:", "dailTimeout:"},
@@ -291,7 +299,11 @@ func TestCheckBrokenConfigs(t *testing.T) {
 			}
 			code, stdout, stderr := runCmd(t, "check", "--config", "config.yaml")
 			if tt.want == nil {
-				if code != 0 || stdout != "config.yaml: ok (1 pipelines, 1 tenants)\n" || stderr != "" {
+				want := tt.stdout
+				if want == "" {
+					want = "config.yaml: ok (1 pipelines, 1 tenants)\ntenant main: POST https://vcc-na12.8x8.com/api/v1/interaction/data/{identifier}\n"
+				}
+				if code != 0 || stdout != want || stderr != "" {
 					t.Errorf("exit %d, stdout %q, stderr %q; want 0 and ok", code, stdout, stderr)
 				}
 				return
@@ -408,7 +420,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
 		{args: []string{"check"}, code: 2, stderr: "usage: check needs --config FILE\n"},
 		{args: []string{"check", "--config", "testdata/three-mistakes.yaml"}, code: 1, stderr: `testdata/three-mistakes.yaml:4: kafka: unknown key "groupID"`},
-		{args: []string{"check", "--config", "../../config.example.yaml"}, code: 0, stdout: "../../config.example.yaml: ok (2 pipelines, 2 tables, 1 tenants)\n"},
+		{args: []string{"check", "--config", "../../config.example.yaml"}, code: 0, stdout: "../../config.example.yaml: ok (2 pipelines, 2 tables, 1 tenants)\ntenant main: POST https://vcc-na12.8x8.com/api/v1/interaction/data/{identifier}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

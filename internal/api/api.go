@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -35,6 +37,34 @@ var dataTypes = map[string]bool{"text": true, "number": true, "phone": true, "da
 
 // ValidDataType reports whether s is one of text, number, phone, date, time, currency.
 func ValidDataType(s string) bool { return dataTypes[s] }
+
+// MaxIdentifierLen bounds an interaction identifier, in bytes. The contract gives no limit;
+// 8x8's interaction ids are a few dozen characters, and a bound keeps a runaway expression
+// from building huge URLs.
+const MaxIdentifierLen = 256
+
+// CheckIdentifier reports why identifier cannot be the {identifier} of a request path, or nil.
+// "." and ".." are refused because path escaping leaves them as they are, so such a request
+// would go (with the tenant's credentials) to a parent path of the endpoint. The messages name
+// no part of the identifier, which may come from private data.
+func CheckIdentifier(identifier string) error {
+	switch {
+	case strings.TrimSpace(identifier) == "":
+		return errors.New("identifier is empty or only spaces")
+	case identifier == "." || identifier == "..":
+		return errors.New(`identifier is "." or "..", which would address a parent path`)
+	case len(identifier) > MaxIdentifierLen:
+		return fmt.Errorf("identifier is %d bytes long, more than %d", len(identifier), MaxIdentifierLen)
+	case !utf8.ValidString(identifier):
+		return errors.New("identifier is not valid UTF-8")
+	}
+	for i, r := range identifier {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("identifier holds a control character at byte %d", i)
+		}
+	}
+	return nil
+}
 
 // Variable is one custom interaction variable as the contract defines it.
 type Variable struct {

@@ -350,7 +350,15 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		if t.AllowInsecureHTTP && len(t.BaseURL()) >= 7 && t.BaseURL()[:7] == "http://" {
 			log.Warn("tenant writes over plain HTTP: the action token and the variables travel unencrypted", zap.String("tenant", name))
 		}
+		var reload func() (string, error)
+		if file := t.TokenFile; file != "" {
+			reload = func() (string, error) {
+				tok, err := config.ReadSecretFile(file)
+				return string(tok), err
+			}
+		}
 		o.Tenants[name] = connector.TenantOptions{
+			ReloadToken:       reload,
 			BaseURL:           t.BaseURL(),
 			TenantID:          t.TenantID,
 			Token:             string(t.Token),

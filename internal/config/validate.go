@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -138,15 +139,34 @@ func (l *loader) secret(path, key, fileKey string, s *Secret, file *string, requ
 			l.add(path+"."+fileKey, "reading file: %v", err)
 			return
 		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			l.add(path+"."+fileKey, "file %s is empty", *file)
+		v, err := secretFromFile(*file, b)
+		if err != nil {
+			l.add(path+"."+fileKey, "%v", err)
 			return
 		}
-		*s = Secret(v)
+		*s = v
 	case required && *s == "":
 		l.add(path+"."+key, "one of %s or %s is required", key, fileKey)
 	}
+}
+
+// ReadSecretFile reads a secret from a file the way the config loader does (trailing line
+// breaks dropped, an empty file refused), for a secret read again at run time: a rotated
+// Kubernetes Secret is picked up without a restart. Errors name the file, never its content.
+func ReadSecretFile(path string) (Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading file: %w", err)
+	}
+	return secretFromFile(path, b)
+}
+
+func secretFromFile(path string, b []byte) (Secret, error) {
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("file %s is empty", path)
+	}
+	return Secret(v), nil
 }
 
 // checkTLS resolves and loads the files of a TLS configuration.
