@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ import (
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/api"
 	"github.com/augment-connector/augment-connector/internal/app"
+	"github.com/augment-connector/augment-connector/internal/config"
 	"github.com/augment-connector/augment-connector/internal/demo"
 	"github.com/augment-connector/augment-connector/internal/kafkatest"
 	"github.com/augment-connector/augment-connector/internal/sim"
@@ -539,6 +542,80 @@ func TestIntegrationTenantBlocked(t *testing.T) {
 	}
 	checkJournal(t, e.srv.Journal(0), true)
 	t.Logf("blocked for %s: %d requests refused", blockedFor.Round(time.Millisecond), refused)
+}
+
+// TestIntegrationBlockedTenantRecoversAfterRebalance: a tenant blocked by 401s recovers once
+// its token is accepted again, even when a rebalance revoked every partition whose requests
+// were refused (an eager balancer revokes them all) and the token is fixed either at the API or
+// by rewriting the token file, as a rotated Kubernetes Secret does. Everything is written and
+// committed, nothing lost.
+func TestIntegrationBlockedTenantRecoversAfterRebalance(t *testing.T) {
+	for _, fix := range []string{"api", "token file"} {
+		t.Run(fix, func(t *testing.T) {
+			k := plainCluster(t)
+			e := startSim(t, sim.Config{AutoCreate: true})
+			topic := kafkatest.UniqueName(t, "calls")
+			group := kafkatest.UniqueName(t, "group")
+			k.createTopic(topic, 4)
+			evs := genEvents(12, 1_200, 150)
+
+			tokenFile := filepath.Join(t.TempDir(), "token")
+			if err := os.WriteFile(tokenFile, []byte("not-the-token\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opts := baseOptions(t, k, group, e, callPipeline(t, "calls", topic))
+			opts.KafkaOpts = append(opts.KafkaOpts, kgo.Balancers(kgo.RangeBalancer())) // eager: a rebalance revokes everything
+			to := opts.Tenants[simTenant]
+			to.BlockedProbeInterval = 200 * time.Millisecond
+			to.Concurrency = 4
+			if fix == "api" {
+				if _, err := e.srv.PatchFaults(sim.FaultPatch{Revoke: simTenant}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				to.Token = "not-the-token"
+				to.ReloadToken = func() (string, error) {
+					tok, err := config.ReadSecretFile(tokenFile)
+					return string(tok), err
+				}
+			}
+			opts.Tenants[simTenant] = to
+
+			a := startConnector(t, opts)
+			k.produce(records(topic, evs[:600]))
+			waitFor(t, 10*time.Second, "the first instance blocked", func() bool { ok, _ := a.c.Ready(); return !ok })
+			waitFor(t, 10*time.Second, "refused requests", func() bool { return e.srv.Stats().JournalLastSeq > 4 })
+
+			// A second instance joins: the eager rebalance revokes every partition of the
+			// first, the ones its refused requests carried included.
+			b := startConnector(t, opts)
+			waitFor(t, 30*time.Second, "the second instance to consume", func() bool { return b.c.Stats().Consumed > 0 })
+			k.produce(records(topic, evs[600:]))
+			time.Sleep(time.Second)
+			if diff := cmp.Diff(map[int32]int64{}, k.committed(group, topic)); diff != "" {
+				t.Fatalf("offsets committed while every write was refused:\n%s", diff)
+			}
+
+			if fix == "api" {
+				if _, err := e.srv.PatchFaults(sim.FaultPatch{Restore: simTenant}); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(tokenFile, []byte(e.token+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			k.waitCommitted(group, topic, 30*time.Second, a, b)
+			for name, r := range map[string]*runner{"first": a, "second": b} {
+				waitFor(t, 5*time.Second, "the "+name+" instance ready", func() bool { ok, _ := r.c.Ready(); return ok })
+			}
+			for _, r := range []*runner{a, b} {
+				if err := r.stop(t, 15*time.Second); err != nil {
+					t.Fatalf("Run returned %v, want nil", err)
+				}
+			}
+			checkState(t, "final state", expectedState(evs), e.state())
+			checkJournal(t, e.srv.Journal(0), false)
+		})
+	}
 }
 
 func TestIntegrationSASL(t *testing.T) {
