@@ -291,7 +291,7 @@ func (c *Connector) Ready() (bool, []string) {
 	var why []string
 	for name, t := range c.tenants {
 		if blocked, reason := t.blockedReason(); blocked {
-			why = append(why, "tenant "+name+" is blocked: "+reason)
+			why = append(why, "tenant "+name+" "+reason)
 		}
 	}
 	return len(why) == 0, why

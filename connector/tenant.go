@@ -640,7 +640,11 @@ func (t *tenant) setBlocked(res attemptResult) {
 		t.blocked = true
 		t.nextProbe = now.Add(t.probeInterval)
 	}
-	t.blockReason = res.message
+	what := "refuses the action token"
+	if res.redirect != "" {
+		what = "has its writes redirected"
+	}
+	t.blockReason = what + " (" + res.message + ")"
 	logIt := now.Sub(t.lastBlockLog) >= time.Minute
 	if logIt {
 		t.lastBlockLog = now
@@ -649,11 +653,7 @@ func (t *tenant) setBlocked(res attemptResult) {
 	if !logIt {
 		return
 	}
-	what := "the tenant refuses the action token"
-	if res.redirect != "" {
-		what = "the API redirects the tenant's writes"
-	}
-	t.log.Error(what+": writes for this tenant are paused and nothing is committed past them; probing every "+t.probeInterval.String(),
+	t.log.Error("tenant "+what+": writes for this tenant are paused and nothing is committed past them; probing every "+t.probeInterval.String(),
 		zap.Int("status", res.status), zap.String("error", res.message))
 }
 

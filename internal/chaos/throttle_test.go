@@ -20,7 +20,10 @@ import (
 //   - 401: nothing is committed while it lasts (once what was written before it is), /readyz
 //     answers 503 from the first 401 until the token works again, the log says so once a
 //     minute (not once a request), requests only probe (no storm), and after the token is
-//     restored everything is written and committed.
+//     restored everything is written and committed. While it is revoked a second process
+//     joins the group and leaves again: the rebalances revoke partitions whose requests were
+//     refused, and the tenant still probes from what is pending and recovers (the tenant owns
+//     the probe, not a request).
 func TestChaosThrottleAndRevokedToken(t *testing.T) {
 	t.Parallel()
 	const (
@@ -107,7 +110,19 @@ func TestChaosThrottleAndRevokedToken(t *testing.T) {
 		committedSettled  int64
 		committedMovedMax int64
 	)
+	var (
+		joiner     *Proc
+		joinerLeft bool
+		joinerDone = make(chan int, 1)
+	)
 	for time.Since(revoked) < revoke {
+		switch {
+		case joiner == nil && time.Since(revoked) > revoke/4:
+			joiner = e.StartConnector(cfg) // a rebalance: some of p's partitions move to it
+		case joiner != nil && !joinerLeft && time.Since(revoked) > revoke/2:
+			joinerLeft = true // and back to p when it leaves
+			go func(j *Proc) { code, _ := j.Term(30 * time.Second); joinerDone <- code }(joiner)
+		}
 		code, body, err := p.get("/readyz")
 		switch {
 		case err != nil:
@@ -129,6 +144,12 @@ func TestChaosThrottleAndRevokedToken(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	if !joinerLeft {
+		t.Fatalf("the revoke of %s was too short for the joining process", revoke)
+	}
+	if code := <-joinerDone; code != 0 {
+		t.Errorf("the process that joined during the revoke exited with %d after SIGTERM", code)
+	}
 	if notReadyAt.IsZero() {
 		t.Errorf("/readyz never said not ready during %s of a revoked token", revoke)
 	} else if d := notReadyAt.Sub(revoked); d > 10*time.Second {
@@ -149,9 +170,10 @@ func TestChaosThrottleAndRevokedToken(t *testing.T) {
 	if writes != 0 {
 		t.Errorf("%d writes succeeded with a revoked token", writes)
 	}
-	// Each request in flight probes every 15 s: no storm.
-	if bound := concurrency * (int(revoke/probe) + 2); n401 > bound || n401 == 0 {
-		t.Errorf("%d requests got a 401 in %s; want 1 to %d (%d in flight, one probe each %s)", n401, revoke, bound, concurrency, probe)
+	// The requests in flight when the token was revoked, then one probe every 15 s for each
+	// of the two processes' lifetimes: no storm.
+	if bound := 2*concurrency + 3*(int(revoke/probe)+1); n401 > bound || n401 == 0 {
+		t.Errorf("%d requests got a 401 in %s; want 1 to %d (%d in flight, then one probe each %s per process)", n401, revoke, bound, concurrency, probe)
 	}
 	patch(sim.FaultPatch{Restore: simTenant})
 	restored := time.Now()
