@@ -1,0 +1,71 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+// TestTokenFileIsReadAgain: a tenant whose token comes from a file gets a ReloadToken that
+// reads the file as it is now, so a rotated Kubernetes Secret heals a blocked tenant without a
+// restart; a tenant with an inline token gets none.
+func TestTokenFileIsReadAgain(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `kafka:
+  brokers: [kafka-1:9092]
+tenants:
+  fromfile:
+    cluster: vcc-na12
+    tenantId: a
+    tokenFile: token
+  inline:
+    cluster: vcc-na12
+    tenantId: b
+    token: inline-token
+pipelines:
+  - name: p
+    topics: [t]
+    tenant: fromfile
+    decode: {format: json}
+    identifier: after.id
+    variables:
+      - {name: _a, value: after.a}
+`
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := c.Options(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Tenants["inline"].ReloadToken != nil {
+		t.Error("a tenant with an inline token has a ReloadToken")
+	}
+	to := opts.Tenants["fromfile"]
+	if to.Token != "first" || to.ReloadToken == nil {
+		t.Fatalf("token %q, ReloadToken set %v: want the file's token and a reload", to.Token, to.ReloadToken != nil)
+	}
+	if err := os.WriteFile(tokenFile, []byte("rotated\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := to.ReloadToken(); err != nil || tok != "rotated" {
+		t.Fatalf("ReloadToken = %q, %v; want the rotated token", tok, err)
+	}
+	if err := os.WriteFile(tokenFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.ReloadToken(); err == nil {
+		t.Fatal("ReloadToken of an empty file: no error")
+	}
+}
