@@ -242,11 +242,14 @@ func TestTenantOutcomes(t *testing.T) {
 		header    http.Header
 		wantDead  string // class prefix, or "" for written
 		wantTries int
+		// notFoundWindow replaces startTenant's 300 ms where a case needs its 404s well
+		// inside the window whatever the machine's load.
+		notFoundWindow time.Duration
 	}{
 		{name: "5xx retried", script: []int{500, 503, 502}, wantTries: 4},
 		{name: "429 retried", script: []int{429, 429}, header: http.Header{"Retry-After": {"0"}}, wantTries: 3},
 		{name: "400 dead-lettered", script: []int{400}, wantDead: "api_rejected: HTTP 400: scripted 400", wantTries: 1},
-		{name: "404 then found", script: []int{404, 404}, wantTries: 3},
+		{name: "404 then found", script: []int{404, 404}, wantTries: 3, notFoundWindow: 10 * time.Second},
 		{name: "404 past window dead-lettered", script: []int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404}, wantDead: "not_found"},
 		{name: "401 blocks then recovers", script: []int{401}, wantTries: 2},
 	} {
@@ -258,9 +261,13 @@ func TestTenantOutcomes(t *testing.T) {
 			inner := srv.Config.Handler
 			srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tries.Add(1); inner.ServeHTTP(w, r) })
 			sink := newFakeSink()
-			tn, stop := startTenant(t, srv, sink, nil)
+			tn, stop := startTenant(t, srv, sink, func(o *TenantOptions) {
+				o.BlockedProbeInterval = 300 * time.Millisecond
+				if tc.notFoundWindow > 0 {
+					o.NotFoundWindow = tc.notFoundWindow
+				}
+			})
 			defer stop()
-			tn.probeInterval = 300 * time.Millisecond
 			p := newPartition("t", 0)
 			c := contrib(p, 0, v("_a", "1"))
 			tn.add("int-1", c)
