@@ -451,7 +451,7 @@ func TestApplyAttributes(t *testing.T) {
 		wantErr string
 	}{
 		{name: "invalid dataType", after: map[string]any{"id": "i", "tier": "x", "bal": 1, "balType": "money"},
-			wantErr: `pipeline "test": variables[_bal].dataType: invalid: must be one of text, number, phone, date, time, currency, got "money"`},
+			wantErr: `pipeline "test": variables[_bal].dataType: invalid: must be one of text, number, phone, date, time, currency (got a string of 5 bytes)`},
 		{name: "displayName too long", after: map[string]any{"id": "i", "tier": "x"}, headers: map[string]string{"label": strings.Repeat("L", 31)},
 			wantErr: `pipeline "test": variables[_tier].displayName: invalid: must be at most 30 characters, got 31`},
 		{name: "displayName not a string", after: map[string]any{"id": "i", "bal": 1, "missing": 5},

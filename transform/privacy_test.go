@@ -90,3 +90,25 @@ func TestRuntimeErrorsQuoteNoData(t *testing.T) {
 		})
 	}
 }
+
+// TestDataTypeErrorQuotesNoData: a dataType computed from the record that is not one of the
+// contract's names fails the record; the rule names the length, never the text, which here is
+// the private value itself.
+func TestDataTypeErrorQuotesNoData(t *testing.T) {
+	const ssn = "123-45-6789"
+	for _, privacy := range []bool{true, false} {
+		t.Run(fmt.Sprint("privacy=", privacy), func(t *testing.T) {
+			p := mustCompile(t, Spec{Identifier: `after.id`, Variables: []VariableSpec{{
+				Name: "_ssn", Value: `after.ssn`, Privacy: Attr{Literal: privacy}, DataType: Attr{Expr: `after.ssn`},
+			}}})
+			_, err := p.Apply(&Record{Value: cdc("c", nil, map[string]any{"id": "int-1", "ssn": ssn})})
+			want := `pipeline "test": variables[_ssn].dataType: invalid: must be one of text, number, phone, date, time, currency (got a string of 11 bytes)`
+			if err == nil || err.Error() != want {
+				t.Fatalf("error = %v\nwant    %s", err, want)
+			}
+			if strings.Contains(fmt.Sprintf("%v|%+v", err, err), ssn) {
+				t.Errorf("error quotes the value: %v", err)
+			}
+		})
+	}
+}
