@@ -59,7 +59,8 @@ func Compile(cfg *config.Config, opts ...transform.Option) (*Compiled, error) {
 				return nil, fmt.Errorf("compiling pipeline %q: %w", pc.Name, err)
 			}
 			for _, fe := range ce.Errs {
-				errs = append(errs, cfg.ErrorAt(fmt.Sprintf("pipelines[%d].%s", i, fe.Field), fe.Err.Error()))
+				path := fmt.Sprintf("pipelines[%d].%s", i, fe.Field)
+				errs = append(errs, cfg.ErrorAt(path, cfg.Redact(path, fe.Err.Error())))
 			}
 		}
 		out.Pipelines = append(out.Pipelines, p)
@@ -89,7 +90,7 @@ func compileTables(cfg *config.Config) (*tables.Set, config.Errors) {
 			}
 			e, err := transform.CompileExpr(code)
 			if err != nil {
-				errs = append(errs, cfg.ErrorAt(p+"."+field, err.Error()))
+				errs = append(errs, cfg.ErrorAt(p+"."+field, cfg.Redact(p+"."+field, err.Error())))
 			}
 			return e
 		}
