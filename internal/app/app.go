@@ -327,21 +327,22 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		start = kgo.NewOffset().AtEnd()
 	}
 	o := connector.Options{
-		KafkaOpts:              kopts,
-		Group:                  cfg.Kafka.GroupID,
-		Start:                  start,
-		Tenants:                make(map[string]connector.TenantOptions, len(cfg.Tenants)),
-		DeadLetterTopic:        cfg.DeadLetter.Topic,
-		DeadLetterOmitValue:    !cfg.DeadLetter.IncludeValue,
-		IsTransientDecodeError: schemas.IsTransient,
-		ShutdownTimeout:        cfg.Connector.ShutdownTimeout,
-		CommitInterval:         cfg.Connector.CommitInterval,
-		MaxPendingRecords:      cfg.Connector.MaxPendingRecords,
-		MaxPendingBytes:        int64(cfg.Connector.MaxPendingBytes),
-		MaxVariables:           cfg.Connector.MaxVariablesPerRequest,
-		Linger:                 cfg.Connector.Linger,
-		PingTimeout:            2 * cfg.Kafka.DialTimeout,
-		Logger:                 log,
+		KafkaOpts:               kopts,
+		Group:                   cfg.Kafka.GroupID,
+		Start:                   start,
+		Tenants:                 make(map[string]connector.TenantOptions, len(cfg.Tenants)),
+		DeadLetterTopic:         cfg.DeadLetter.Topic,
+		DeadLetterOmitValue:     !cfg.DeadLetter.IncludeValue,
+		DeadLetterPrivateValues: cfg.DeadLetter.IncludePrivateValues,
+		IsTransientDecodeError:  schemas.IsTransient,
+		ShutdownTimeout:         cfg.Connector.ShutdownTimeout,
+		CommitInterval:          cfg.Connector.CommitInterval,
+		MaxPendingRecords:       cfg.Connector.MaxPendingRecords,
+		MaxPendingBytes:         int64(cfg.Connector.MaxPendingBytes),
+		MaxVariables:            cfg.Connector.MaxVariablesPerRequest,
+		Linger:                  cfg.Connector.Linger,
+		PingTimeout:             2 * cfg.Kafka.DialTimeout,
+		Logger:                  log,
 	}
 	for name, t := range cfg.Tenants {
 		tlsCfg, err := t.HTTPTLSConfig()
@@ -408,6 +409,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			Transform:         c.Pipelines[i],
 			OnLookupMiss:      pc.OnLookupMiss,
 			LookupRetryWindow: pc.LookupRetryWindow,
+			Private:           pc.HasPrivateVariable(),
 		})
 	}
 	if c.Tables != nil {

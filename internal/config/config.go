@@ -266,8 +266,29 @@ func (p *PipelineConfig) Spec() transform.Spec {
 // DeadLetterConfig is where records that cannot succeed go.
 type DeadLetterConfig struct {
 	// Topic empty means a record that cannot succeed stops its pipeline instead.
-	Topic        string `yaml:"topic"`
-	IncludeValue bool   `yaml:"includeValue"`
+	Topic string `yaml:"topic"`
+	// IncludeValue copies the record's original value into its dead letter (the default). For
+	// a pipeline with a private variable (privacy: true, or a privacy expression) it applies
+	// only with IncludePrivateValues: otherwise the dead letter of such a pipeline carries no
+	// value, only the source coordinates and augment.value.omitted: privacy, and replay
+	// re-reads the record from its source topic.
+	IncludeValue bool `yaml:"includeValue"`
+	// IncludePrivateValues lets IncludeValue copy the values of pipelines with a private
+	// variable too. It is off by default: a private value would otherwise sit in a second
+	// topic, with its own retention and readers. It requires IncludeValue.
+	IncludePrivateValues bool `yaml:"includePrivateValues"`
+}
+
+// HasPrivateVariable reports whether a variable of p may be private: privacy is true, or an
+// expression decides it per record. The dead letters of such a pipeline keep no value unless
+// deadLetter.includePrivateValues is set.
+func (p *PipelineConfig) HasPrivateVariable() bool {
+	for _, v := range p.Variables {
+		if v.Privacy.Expr != "" || v.Privacy.Value {
+			return true
+		}
+	}
+	return false
 }
 
 // ConnectorConfig holds the engine's bounds and timers.
