@@ -63,6 +63,11 @@ type Pipeline struct {
 	// default), LookupMissRetry (for LookupRetryWindow, default 30s) or LookupMissDeadLetter.
 	OnLookupMiss      string
 	LookupRetryWindow time.Duration
+	// Private says a variable of the pipeline may be private (privacy: true or an
+	// expression). Its dead letters carry no value, only the source coordinates and
+	// augment.value.omitted: privacy, unless Options.DeadLetterPrivateValues is set; a replay
+	// re-reads the record from its source.
+	Private bool
 }
 
 // Options configure a Connector. Zero values take the documented defaults.
@@ -82,6 +87,12 @@ type Options struct {
 	// DeadLetterOmitValue leaves the original value out of dead letters (key, headers and the
 	// reason headers are kept), for teams that may not copy record bodies to another topic.
 	DeadLetterOmitValue bool
+	// DeadLetterPrivateValues keeps the value in the dead letters of Private pipelines too
+	// (deadLetter.includePrivateValues); it has no effect with DeadLetterOmitValue.
+	DeadLetterPrivateValues bool
+	// SourceReadTimeout bounds a replay's re-read of a record whose dead letter carries no
+	// value; default 1m.
+	SourceReadTimeout time.Duration
 	// ReplayFrom, when set, makes the connector consume this dead-letter topic instead of the
 	// pipelines' topics: each record goes through the pipeline of its augment.source.topic
 	// header, as if read from there (after the config or the data was fixed). Progress is
@@ -900,6 +911,20 @@ func (c *Connector) source(r *rec) (topic string, partition int32, offset int64)
 	return topic, partition, offset
 }
 
+// tombstone reports whether r is a real tombstone: a record whose value is null, or, when
+// replaying, a dead letter that says so (its value is null either way).
+func (c *Connector) tombstone(r *rec) bool {
+	if !c.replay {
+		return r.kr.Value == nil
+	}
+	for _, h := range r.kr.Headers {
+		if h.Key == HeaderTombstone {
+			return string(h.Value) == "true"
+		}
+	}
+	return false
+}
+
 // work decodes and transforms a partition's records in order, each with a runner of its
 // pipeline that belongs to this worker.
 func (c *Connector) work(ctx context.Context, p *partition) {
@@ -915,6 +940,18 @@ func (c *Connector) work(ctx context.Context, p *partition) {
 			if pl == nil {
 				c.deadLetterRecord(ctx, r, "", "replay", fmt.Sprintf("no pipeline reads the source topic %q", src))
 				continue
+			}
+			if c.replay && r.kr.Value == nil && !c.tombstone(r) {
+				// The dead letter carries no value (a private pipeline's, or includeValue:
+				// false): read it again from its source. Today's behaviour, processing it as a
+				// tombstone, would skip it and commit: the record would be lost silently.
+				if err := c.reread(ctx, r); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					c.deadLetterRecord(ctx, r, pl.Name, "replay", err.Error())
+					continue
+				}
 			}
 			ap := appliers[pl]
 			if ap == nil {
@@ -1064,6 +1101,19 @@ const (
 	HeaderPipeline  = "augment.pipeline"
 	HeaderClass     = "augment.error.class"
 	HeaderMessage   = "augment.error.message"
+	// HeaderValueOmitted says the dead letter's value was left out on purpose, and why:
+	// OmittedPrivacy (a pipeline with a private variable) or OmittedConfig
+	// (deadLetter.includeValue: false). Replay re-reads such a record from its source.
+	HeaderValueOmitted = "augment.value.omitted"
+	// HeaderTombstone is "true" on the dead letter of a real tombstone (a record whose value
+	// is null), so that it is told apart from a dead letter whose value was omitted.
+	HeaderTombstone = "augment.source.tombstone"
+)
+
+// Values of HeaderValueOmitted.
+const (
+	OmittedPrivacy = "privacy"
+	OmittedConfig  = "config"
 )
 
 // deadLetter implements recordSink: it writes r with its original key, value and headers plus
@@ -1085,7 +1135,17 @@ func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg
 		Key:   r.kr.Key,
 		Value: r.kr.Value,
 	}
-	if c.opts.DeadLetterOmitValue {
+	srcTopic, srcPartition, srcOffset := c.source(r)
+	tombstone := c.tombstone(r)
+	omitted := ""
+	switch {
+	case tombstone:
+	case c.opts.DeadLetterOmitValue:
+		omitted = OmittedConfig
+	case !c.opts.DeadLetterPrivateValues && c.byTopic[srcTopic] != nil && c.byTopic[srcTopic].Private:
+		omitted = OmittedPrivacy
+	}
+	if omitted != "" {
 		dl.Value = nil
 	}
 	// A replayed dead letter keeps naming its original source; earlier reasons are replaced.
@@ -1094,7 +1154,6 @@ func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg
 			dl.Headers = append(dl.Headers, h)
 		}
 	}
-	srcTopic, srcPartition, srcOffset := c.source(r)
 	dl.Headers = append(dl.Headers,
 		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(srcTopic)},
 		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(srcPartition)))},
@@ -1103,6 +1162,12 @@ func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg
 		kgo.RecordHeader{Key: HeaderClass, Value: []byte(class)},
 		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},
 	)
+	switch {
+	case tombstone:
+		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderTombstone, Value: []byte("true")})
+	case omitted != "":
+		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderValueOmitted, Value: []byte(omitted)})
+	}
 	bo := backoff.NewExponentialBackOff()
 	bo.MaxElapsedTime = 0
 	bo.Reset()

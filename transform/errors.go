@@ -5,7 +5,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	exprcompiler "github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/augment-connector/augment-connector/internal/api"
 )
@@ -82,16 +88,52 @@ func (e *Error) Unwrap() error { return e.Err }
 // not be decided): expr's runtime messages may quote the data they failed on.
 var ErrWithheld = errors.New("evaluation failed (message withheld: privacy variable)")
 
-// evalError reduces expr's runtime error to its message and position, dropping the snippet of
-// source expr appends (the source is the operator's own configuration, and one line reads
-// better in a dead-letter header). The error a helper function returned stays reachable with
-// errors.As.
-func evalError(err error) error {
+// evalError rebuilds expr's runtime error without the data it failed on. expr formats its
+// operands into many messages ("invalid operation: int(123-45-6789)", "index out of range: 5",
+// "invalid date ...") and the message reaches the warning log, the augment.error.message
+// dead-letter header and check --sample, so it must never carry a value of the record. What is
+// kept: the operation that failed (from the expression's syntax tree), the Go types of its
+// operands, and the position. A helper's error (helperError) names types only and is kept as
+// it is. The error a helper function returned stays reachable with errors.As.
+//
+// ev re-evaluates the failing node's operands to learn their types; it is nil when that is not
+// possible, and the message then names the operation only.
+func evalError(err error, prog *vm.Program, ev *operandTypes) error {
 	var fe *file.Error
-	if errors.As(err, &fe) {
-		return &evaluationError{msg: fmt.Sprintf("evaluating: %s (%d:%d)", fe.Message, fe.Line, fe.Column+1), err: fe.Prev}
+	if !errors.As(err, &fe) {
+		// vm.Run returns a *file.Error for every failure of a compiled program; anything else
+		// is not from the record's data, but name its type only to be safe.
+		return &evaluationError{msg: fmt.Sprintf("evaluating: %T", err), err: err}
 	}
-	return fmt.Errorf("evaluating: %w", err)
+	var he *helperError
+	if errors.As(fe.Prev, &he) {
+		return &evaluationError{msg: fmt.Sprintf("evaluating: %s (%d:%d)", he.err.Error(), fe.Line, fe.Column+1), err: fe.Prev}
+	}
+	op := "evaluation failed"
+	if n := nodeAt(prog, fe.From); n != nil {
+		op = describe(n, ev)
+	} else if strings.HasPrefix(fe.Message, "invalid operation: bool(") && prog != nil {
+		// The result's conversion to a bool (a filter, ivr or display): expr formats only the
+		// type here, but rebuild it like the others.
+		op = "want a bool"
+		if t := ev.types([]ast.Node{prog.Node()}); t != "" {
+			op += ", got " + t
+		}
+	}
+	return &evaluationError{msg: fmt.Sprintf("evaluating: %s (%d:%d in %q)", op, fe.Line, fe.Column+1, sourceLine(prog, fe.Line)), err: withoutMessage{fe.Prev}}
+}
+
+// sourceLine is line n (from 1) of the expression as compiled: the operator's configuration,
+// never the record.
+func sourceLine(prog *vm.Program, n int) string {
+	if prog == nil {
+		return ""
+	}
+	lines := strings.Split(prog.Source().String(), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return strings.TrimSpace(lines[n-1])
 }
 
 type evaluationError struct {
@@ -101,3 +143,141 @@ type evaluationError struct {
 
 func (e *evaluationError) Error() string { return e.msg }
 func (e *evaluationError) Unwrap() error { return e.err }
+
+// withoutMessage keeps a builtin's error reachable with errors.Is and errors.As, but not its
+// text: expr's builtins quote their arguments ("invalid date ...").
+type withoutMessage struct{ err error }
+
+func (w withoutMessage) Error() string {
+	if w.err == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%T", w.err)
+}
+func (w withoutMessage) Unwrap() error { return w.err }
+
+// helperError marks an error of one of this package's helpers (formatNumber, ...), whose
+// messages name types, never values, so evalError may show it.
+type helperError struct{ err error }
+
+func (e *helperError) Error() string { return e.err.Error() }
+func (e *helperError) Unwrap() error { return e.err }
+
+// nodeAt finds the node of prog's tree that the runtime error at offset from points at: the
+// operation that failed. Of several nodes starting there, the outermost is the operation
+// (int(x) and its callee int share the offset).
+func nodeAt(prog *vm.Program, from int) ast.Node {
+	if prog == nil || prog.Node() == nil {
+		return nil
+	}
+	v := &nodeFinder{from: from}
+	root := prog.Node()
+	ast.Walk(&root, v)
+	return v.found
+}
+
+type nodeFinder struct {
+	from  int
+	found ast.Node
+}
+
+// Visit is called children first, so the last match at the offset is the outermost node.
+func (f *nodeFinder) Visit(n *ast.Node) {
+	if (*n).Location().From != f.from {
+		return
+	}
+	switch (*n).(type) {
+	case *ast.BuiltinNode, *ast.CallNode, *ast.BinaryNode, *ast.UnaryNode, *ast.MemberNode, *ast.SliceNode:
+		f.found = *n
+	}
+}
+
+// describe names the failed operation of n and its operands' types, as "int() on string" or
+// "operator + on string and int". It never formats a value.
+func describe(n ast.Node, ev *operandTypes) string {
+	var what string
+	var operands []ast.Node
+	switch n := n.(type) {
+	case *ast.BuiltinNode:
+		what, operands = n.Name+"()", n.Arguments
+	case *ast.CallNode:
+		switch c := n.Callee.(type) {
+		case *ast.IdentifierNode:
+			if c.Value == fetchName && len(n.Arguments) == 2 {
+				// memberPatcher's rewrite of after.x.
+				return member(n.Arguments[0], n.Arguments[1], ev)
+			} else {
+				what, operands = c.Value+"()", n.Arguments
+			}
+		default:
+			what, operands = "call", n.Arguments
+		}
+	case *ast.BinaryNode:
+		what, operands = "operator "+n.Operator, []ast.Node{n.Left, n.Right}
+	case *ast.UnaryNode:
+		what, operands = "operator "+n.Operator, []ast.Node{n.Node}
+	case *ast.MemberNode:
+		return member(n.Node, n.Property, ev)
+	case *ast.SliceNode:
+		what, operands = "slice", []ast.Node{n.Node}
+	default:
+		return "evaluation failed"
+	}
+	types := ev.types(operands)
+	if types == "" {
+		return what + " failed"
+	}
+	return what + " failed on " + types
+}
+
+// member describes a failed member access as expr does, "cannot fetch tier from <nil>", when
+// the property is a name written in the expression; a computed property (m[after.x]) may be
+// data and is not shown.
+func member(from, property ast.Node, ev *operandTypes) string {
+	t := ev.types([]ast.Node{from})
+	if t == "" {
+		t = "a value of unknown type"
+	}
+	if s, ok := property.(*ast.StringNode); ok {
+		return fmt.Sprintf("cannot fetch %s from %s", s.Value, t)
+	}
+	return "member access failed on " + t
+}
+
+// operandTypes evaluates operands of a failed operation on the record that failed, to report
+// their Go types. Each operand is compiled from the already checked tree on demand: this runs
+// once per failing record, never on the hot path.
+type operandTypes struct {
+	opts []expr.Option
+	env  *env
+}
+
+// types returns the operands' types joined by "and", or "" when one cannot be had.
+func (o *operandTypes) types(operands []ast.Node) (out string) {
+	if o == nil || len(operands) == 0 {
+		return ""
+	}
+	defer func() {
+		if recover() != nil {
+			out = ""
+		}
+	}()
+	cfg := conf.CreateNew()
+	for _, opt := range o.opts {
+		opt(cfg)
+	}
+	names := make([]string, 0, len(operands))
+	for _, n := range operands {
+		prog, err := exprcompiler.Compile(&parser.Tree{Node: n}, cfg)
+		if err != nil {
+			return ""
+		}
+		var m vm.VM
+		v, err := m.Run(prog, o.env)
+		if err != nil {
+			return ""
+		}
+		names = append(names, fmt.Sprintf("%T", v))
+	}
+	return strings.Join(names, " and ")
+}

@@ -10,6 +10,7 @@ import (
 // pipeline's expressions (value, key, headers, after, op, ...), but not lookup or lookupAll.
 type Expr struct {
 	prog *vm.Program
+	opts []expr.Option // what prog was compiled with, for errors
 }
 
 // CompileExpr compiles code. A compile error is expr's *file.Error (with its position), so
@@ -24,7 +25,7 @@ func CompileExpr(code string, opts ...Option) (*Expr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Expr{prog: prog}, nil
+	return &Expr{prog: prog, opts: base}, nil
 }
 
 // Evaluator evaluates Exprs on one record at a time, reusing its VM. It is not safe for
@@ -55,7 +56,7 @@ func (ev *Evaluator) Deleted() bool {
 func (ev *Evaluator) Eval(e *Expr) (any, error) {
 	out, err := ev.vm.Run(e.prog, &ev.env)
 	if err != nil {
-		return nil, evalError(err)
+		return nil, evalError(err, e.prog, &operandTypes{opts: e.opts, env: &ev.env})
 	}
 	return out, nil
 }

@@ -22,13 +22,25 @@ const maxDecimals = 20
 // record. Their error messages name types, never values, which may be private.
 func helpers() []expr.Option {
 	return []expr.Option{
-		expr.Function("formatNumber", fnFormatNumber, new(func(any, int) any)),
-		expr.Function("formatDate", fnFormatDate, new(func(any) any), new(func(any, string) any)),
-		expr.Function("string", fnString, new(func(any) string)),
-		expr.Function("lower", stringFunc("lower", strings.ToLower), new(func(any) any)),
-		expr.Function("upper", stringFunc("upper", strings.ToUpper), new(func(any) any)),
-		expr.Function("trim", fnTrim, new(func(any) any), new(func(any, string) any)),
-		expr.Function("coalesce", fnCoalesce, new(func(any, ...any) any)),
+		expr.Function("formatNumber", helper(fnFormatNumber), new(func(any, int) any)),
+		expr.Function("formatDate", helper(fnFormatDate), new(func(any) any), new(func(any, string) any)),
+		expr.Function("string", helper(fnString), new(func(any) string)),
+		expr.Function("lower", helper(stringFunc("lower", strings.ToLower)), new(func(any) any)),
+		expr.Function("upper", helper(stringFunc("upper", strings.ToUpper)), new(func(any) any)),
+		expr.Function("trim", helper(fnTrim), new(func(any) any), new(func(any, string) any)),
+		expr.Function("coalesce", helper(fnCoalesce), new(func(any, ...any) any)),
+	}
+}
+
+// helper marks fn's errors as helperErrors: their messages name types only, so evalError
+// keeps them.
+func helper(fn func(args ...any) (any, error)) func(args ...any) (any, error) {
+	return func(args ...any) (any, error) {
+		out, err := fn(args...)
+		if err != nil {
+			return nil, &helperError{err: err}
+		}
+		return out, nil
 	}
 }
 

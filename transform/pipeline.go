@@ -89,8 +89,9 @@ type Pipeline struct {
 	filter         *vm.Program // nil: every record passes
 	identifier     *vm.Program
 	vars           []variable
-	tables         Tables    // nil: the pipeline has no lookups
-	runners        sync.Pool // of *Runner, for Pipeline.Apply
+	tables         Tables        // nil: the pipeline has no lookups
+	exprOpts       []expr.Option // the options its expressions were compiled with, for errors
+	runners        sync.Pool     // of *Runner, for Pipeline.Apply
 }
 
 // variable is one compiled VariableSpec. tmpl holds the name and the literal attributes; each
@@ -157,7 +158,7 @@ func Compile(spec Spec, opts ...Option) (*Pipeline, error) {
 		opt(&o)
 	}
 	c := &compiler{base: append(append([]expr.Option{expr.Env(env{}), expr.Patch(memberPatcher{})}, helpers()...), o.exprOpts...), tables: o.tables}
-	p := &Pipeline{name: spec.Name, tables: o.tables}
+	p := &Pipeline{name: spec.Name, tables: o.tables, exprOpts: c.base}
 
 	switch spec.OnDelete {
 	case "", OnDeleteSkip:
@@ -354,7 +355,7 @@ func (r *Runner) apply(rec *Record) (Result, error) {
 	if p.filter != nil {
 		out, err := r.vm.Run(p.filter, &r.env)
 		if err != nil {
-			return Result{}, p.fail("filter", evalError(err))
+			return Result{}, p.fail("filter", r.evalError(err, p.filter))
 		}
 		if pass, _ := out.(bool); !pass {
 			return Result{Outcome: Filtered, Reason: ReasonFiltered}, nil
@@ -363,7 +364,7 @@ func (r *Runner) apply(rec *Record) (Result, error) {
 
 	out, err := r.vm.Run(p.identifier, &r.env)
 	if err != nil {
-		return Result{}, p.fail("identifier", evalError(err))
+		return Result{}, p.fail("identifier", r.evalError(err, p.identifier))
 	}
 	ids, err := identifiers(out)
 	if err != nil {
@@ -417,7 +418,7 @@ func (r *Runner) variable(v *variable) (_ api.Variable, ok bool, _ error) {
 	}
 	res, err := r.vm.Run(v.value, &r.env)
 	if err != nil {
-		return out, false, r.varFail(v, "value", evalError(err), private)
+		return out, false, r.varFail(v, "value", r.evalError(err, v.value), private)
 	}
 	if res == nil {
 		return out, false, nil
@@ -462,7 +463,7 @@ func (r *Runner) variable(v *variable) (_ api.Variable, ok bool, _ error) {
 func (r *Runner) runBool(prog *vm.Program) (bool, error) {
 	out, err := r.vm.Run(prog, &r.env)
 	if err != nil {
-		return false, evalError(err)
+		return false, r.evalError(err, prog)
 	}
 	b, _ := out.(bool) // AsBool made it a bool; nil became false
 	return b, nil
@@ -471,7 +472,7 @@ func (r *Runner) runBool(prog *vm.Program) (bool, error) {
 func (r *Runner) runString(prog *vm.Program) (string, error) {
 	out, err := r.vm.Run(prog, &r.env)
 	if err != nil {
-		return "", evalError(err)
+		return "", r.evalError(err, prog)
 	}
 	switch s := out.(type) {
 	case nil:
@@ -483,6 +484,11 @@ func (r *Runner) runString(prog *vm.Program) (string, error) {
 		return "", nil
 	}
 	return "", fmt.Errorf("want a string, got %T", out)
+}
+
+// evalError is evalError for a program of this Runner's pipeline, on the current record.
+func (r *Runner) evalError(err error, prog *vm.Program) error {
+	return evalError(err, prog, &operandTypes{opts: r.p.exprOpts, env: &r.env})
 }
 
 // varFail wraps err for attribute attr of v, withholding its message when the variable is

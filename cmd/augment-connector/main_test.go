@@ -149,6 +149,9 @@ pipelines:
 func TestCheckBrokenConfigs(t *testing.T) {
 	t.Setenv("AC_TEST_TOKEN", secret)
 	t.Setenv("AC_TEST_EXPR", `after.tier ?? "standard"`)
+	// Expressions that do not compile once expanded; the first one's message quotes the value.
+	t.Setenv("AC_TEST_PIN_EXPR", `after.tier == s3cretPin`)
+	t.Setenv("AC_TEST_BAD_EXPR", `hunter2 +`)
 	tests := []struct {
 		name string
 		edit []string // old, new, old, new...: replacements in base
@@ -227,6 +230,22 @@ func TestCheckBrokenConfigs(t *testing.T) {
 		edit: []string{"value: after.tier", "value: ${AC_TEST_EXPR}", "cluster: vcc-na12", "cluster: VCC"},
 		want: []string{
 			`config.yaml:6: tenants.main.cluster: must be a cluster name like vcc-na12 (lower-case letters, digits and '-'), got "VCC"`,
+		},
+	}, {
+		// Issue 12 point 4: a compile error of an expanded expression quotes it as written,
+		// never what ${NAME} expanded to (here the compiler's message names the value).
+		name: "expression from the environment that names the value",
+		edit: []string{"value: after.tier", "value: ${AC_TEST_PIN_EXPR}"},
+		want: []string{
+			`config.yaml:17: pipelines[0].variables[0].value: message withheld: it quotes a value from the environment; as written: "${AC_TEST_PIN_EXPR}"`,
+		},
+	}, {
+		// The message does not name the value: it is kept, the snippet of the expanded source
+		// is dropped.
+		name: "expression from the environment, message without the value",
+		edit: []string{"identifier: after.interaction_id", "identifier: after.interaction_id == ${AC_TEST_BAD_EXPR}"},
+		want: []string{
+			`config.yaml:14: pipelines[0].identifier: unexpected token EOF (1:33); as written: "after.interaction_id == ${AC_TEST_BAD_EXPR}"`,
 		},
 	}, {
 		name: "lookup without tables",

@@ -170,7 +170,9 @@ func ValidateVariable(i int, v *Variable) *ValidationError {
 		return &ValidationError{Index: i, Name: v.Name, Field: "displayName", Rule: fmt.Sprintf("must be at most %d characters, got %d", MaxDisplayNameLen, n)}
 	}
 	if v.DataType != "" && !ValidDataType(v.DataType) {
-		return &ValidationError{Index: i, Name: v.Name, Field: "dataType", Rule: fmt.Sprintf("must be one of text, number, phone, date, time, currency, got %q", v.DataType)}
+		// The dataType may be computed from the record (an expression), so the rule names its
+		// length, not its text: the message reaches logs and dead-letter headers.
+		return &ValidationError{Index: i, Name: v.Name, Field: "dataType", Rule: fmt.Sprintf("must be one of text, number, phone, date, time, currency (got a string of %d bytes)", len(v.DataType))}
 	}
 	return nil
 }

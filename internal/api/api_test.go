@@ -46,8 +46,8 @@ func TestValidate(t *testing.T) {
 		{"value of 1001 characters", []Variable{{Name: "_a", Value: strings.Repeat("x", 1001)}}, &ValidationError{Index: 0, Name: "_a", Field: "value", Rule: "must be at most 1000 characters, got 1001"}},
 		{"displayName of 30 characters", []Variable{{Name: "_a", Value: "x", DisplayName: strings.Repeat("D", 30)}}, nil},
 		{"displayName of 31 characters", []Variable{{Name: "_a", Value: "x", DisplayName: strings.Repeat("D", 31)}}, &ValidationError{Index: 0, Name: "_a", Field: "displayName", Rule: "must be at most 30 characters, got 31"}},
-		{"unknown dataType", []Variable{{Name: "_a", Value: "x", DataType: "money"}}, &ValidationError{Index: 0, Name: "_a", Field: "dataType", Rule: `must be one of text, number, phone, date, time, currency, got "money"`}},
-		{"dataType is case-sensitive", []Variable{{Name: "_a", Value: "x", DataType: "Text"}}, &ValidationError{Index: 0, Name: "_a", Field: "dataType", Rule: `must be one of text, number, phone, date, time, currency, got "Text"`}},
+		{"unknown dataType", []Variable{{Name: "_a", Value: "x", DataType: "money"}}, &ValidationError{Index: 0, Name: "_a", Field: "dataType", Rule: `must be one of text, number, phone, date, time, currency (got a string of 5 bytes)`}},
+		{"dataType is case-sensitive", []Variable{{Name: "_a", Value: "x", DataType: "Text"}}, &ValidationError{Index: 0, Name: "_a", Field: "dataType", Rule: `must be one of text, number, phone, date, time, currency (got a string of 4 bytes)`}},
 		{"the first invalid variable is reported", []Variable{{Name: "_ok", Value: "x"}, {Name: "bad", Value: "x"}, {Name: "", Value: "x"}}, &ValidationError{Index: 1, Name: "bad", Field: "name", Rule: "must start with underscore"}},
 	}
 	for _, dt := range []string{"text", "number", "phone", "date", "time", "currency"} {

@@ -59,7 +59,8 @@ func Compile(cfg *config.Config, opts ...transform.Option) (*Compiled, error) {
 				return nil, fmt.Errorf("compiling pipeline %q: %w", pc.Name, err)
 			}
 			for _, fe := range ce.Errs {
-				errs = append(errs, cfg.ErrorAt(fmt.Sprintf("pipelines[%d].%s", i, fe.Field), fe.Err.Error()))
+				path := fmt.Sprintf("pipelines[%d].%s", i, fe.Field)
+				errs = append(errs, cfg.ErrorAt(path, cfg.Redact(path, fe.Err.Error())))
 			}
 		}
 		out.Pipelines = append(out.Pipelines, p)
@@ -89,7 +90,7 @@ func compileTables(cfg *config.Config) (*tables.Set, config.Errors) {
 			}
 			e, err := transform.CompileExpr(code)
 			if err != nil {
-				errs = append(errs, cfg.ErrorAt(p+"."+field, err.Error()))
+				errs = append(errs, cfg.ErrorAt(p+"."+field, cfg.Redact(p+"."+field, err.Error())))
 			}
 			return e
 		}
@@ -326,21 +327,22 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		start = kgo.NewOffset().AtEnd()
 	}
 	o := connector.Options{
-		KafkaOpts:              kopts,
-		Group:                  cfg.Kafka.GroupID,
-		Start:                  start,
-		Tenants:                make(map[string]connector.TenantOptions, len(cfg.Tenants)),
-		DeadLetterTopic:        cfg.DeadLetter.Topic,
-		DeadLetterOmitValue:    !cfg.DeadLetter.IncludeValue,
-		IsTransientDecodeError: schemas.IsTransient,
-		ShutdownTimeout:        cfg.Connector.ShutdownTimeout,
-		CommitInterval:         cfg.Connector.CommitInterval,
-		MaxPendingRecords:      cfg.Connector.MaxPendingRecords,
-		MaxPendingBytes:        int64(cfg.Connector.MaxPendingBytes),
-		MaxVariables:           cfg.Connector.MaxVariablesPerRequest,
-		Linger:                 cfg.Connector.Linger,
-		PingTimeout:            2 * cfg.Kafka.DialTimeout,
-		Logger:                 log,
+		KafkaOpts:               kopts,
+		Group:                   cfg.Kafka.GroupID,
+		Start:                   start,
+		Tenants:                 make(map[string]connector.TenantOptions, len(cfg.Tenants)),
+		DeadLetterTopic:         cfg.DeadLetter.Topic,
+		DeadLetterOmitValue:     !cfg.DeadLetter.IncludeValue,
+		DeadLetterPrivateValues: cfg.DeadLetter.IncludePrivateValues,
+		IsTransientDecodeError:  schemas.IsTransient,
+		ShutdownTimeout:         cfg.Connector.ShutdownTimeout,
+		CommitInterval:          cfg.Connector.CommitInterval,
+		MaxPendingRecords:       cfg.Connector.MaxPendingRecords,
+		MaxPendingBytes:         int64(cfg.Connector.MaxPendingBytes),
+		MaxVariables:            cfg.Connector.MaxVariablesPerRequest,
+		Linger:                  cfg.Connector.Linger,
+		PingTimeout:             2 * cfg.Kafka.DialTimeout,
+		Logger:                  log,
 	}
 	for name, t := range cfg.Tenants {
 		tlsCfg, err := t.HTTPTLSConfig()
@@ -407,6 +409,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			Transform:         c.Pipelines[i],
 			OnLookupMiss:      pc.OnLookupMiss,
 			LookupRetryWindow: pc.LookupRetryWindow,
+			Private:           pc.HasPrivateVariable(),
 		})
 	}
 	if c.Tables != nil {

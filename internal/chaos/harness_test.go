@@ -350,6 +350,15 @@ type ConfigOptions struct {
 	RequestTimeout    time.Duration // 5s
 	// TierValue is the expression of _tier; default after.tier. The replay scenario breaks it.
 	TierValue string
+	// Filter is the pipeline's filter (default none) and Identifier its identifier (default
+	// after.id). PinAttrs are YAML attributes added to the _pin variable, such as
+	// `dataType: {expr: "..."}`. The secrets scenario feeds the privacy value through them.
+	Filter, Identifier, PinAttrs string
+	// Tables are YAML lines under a top-level tables: key (indented by the harness).
+	Tables []string
+	// IncludePrivateValues sets deadLetter.includePrivateValues: the dead letters of the
+	// pipeline (its _pin is privacy: true) then keep the record's value.
+	IncludePrivateValues bool
 	// TenantExtra and ConnectorExtra are YAML lines added under the tenant and under
 	// connector (indented by the harness), for settings this struct does not name.
 	TenantExtra, ConnectorExtra []string
@@ -383,16 +392,28 @@ pipelines:
     topics: [{{.Topic}}]
     tenant: {{.Tenant}}
     decode: {format: json}
-    identifier: after.id
+{{- if .O.Filter}}
+    filter: '{{.O.Filter}}'
+{{- end}}
+    identifier: '{{.O.Identifier}}'
     variables:
       - {name: _tier, value: '{{.O.TierValue}}', ivr: true, display: true, displayName: Tier}
       - {name: _balance, value: after.balance, display: true, dataType: currency}
       - {name: _seq, value: after.seq, dataType: number}
-      - {name: _pin, value: after.pin, ivr: true, privacy: true}
+      - {name: _pin, value: after.pin, ivr: true, privacy: true{{if .O.PinAttrs}}, {{.O.PinAttrs}}{{end}}}
       # Which process lifetime wrote a request: CHAOS_INSTANCE is unique per process start.
       - {name: _inst, value: '"${CHAOS_INSTANCE}"'}
+{{- if .O.Tables}}
+tables:
+{{- range .O.Tables}}
+  {{.}}
+{{- end}}
+{{- end}}
 deadLetter:
   topic: {{.DLQ}}
+{{- if .O.IncludePrivateValues}}
+  includePrivateValues: true
+{{- end}}
 connector:
   shutdownTimeout: {{.O.ShutdownTimeout}}
   commitInterval: {{.O.CommitInterval}}
@@ -430,6 +451,9 @@ func (e *Env) WriteConfig(name string, o ConfigOptions) string {
 	}
 	if o.TierValue == "" {
 		o.TierValue = "after.tier"
+	}
+	if o.Identifier == "" {
+		o.Identifier = "after.id"
 	}
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{

@@ -183,7 +183,9 @@ func TestChaosPoisonRecords(t *testing.T) {
 		}
 	}
 
-	cfg := e.WriteConfig("poison", ConfigOptions{})
+	// The dead letters must hold the original bytes: the pipeline's _pin is privacy: true, so
+	// that takes deadLetter.includePrivateValues (issue 12 point 4).
+	cfg := e.WriteConfig("poison", ConfigOptions{IncludePrivateValues: true})
 	useRegistry(t, cfg, reg.URL)
 	p := e.StartConnector(cfg)
 

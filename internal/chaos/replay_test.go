@@ -26,8 +26,10 @@ func TestChaosReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	vip := func(ev *Event) bool { return ev.VIP }
-	broken := e.WriteConfig("broken", ConfigOptions{TierValue: `after.vip ? int(after.tier) : after.tier`})
-	fixed := e.WriteConfig("fixed", ConfigOptions{})
+	// Dead letters with their values, as before issue 12 point 4 (the pipeline's _pin is
+	// privacy: true); TestChaosSecrets replays value-less ones, re-read from the source.
+	broken := e.WriteConfig("broken", ConfigOptions{TierValue: `after.vip ? int(after.tier) : after.tier`, IncludePrivateValues: true})
+	fixed := e.WriteConfig("fixed", ConfigOptions{IncludePrivateValues: true})
 
 	// 1. The broken config: VIP records dead-lettered, the rest written.
 	p := e.StartConnector(broken)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/augment-connector/augment-connector/transform"
 )
@@ -36,6 +37,16 @@ type Config struct {
 
 	file  string         // the name errors are reported against
 	lines map[string]int // key path -> line, recorded while walking the YAML tree
+	// written holds, for each value expanded from the environment, its text as written and the
+	// values substituted, so that an error about it (an expression that does not compile)
+	// quotes ${NAME}, never what it expanded to.
+	written map[string]written
+}
+
+// written is a scalar as the file has it before ${NAME} expansion, and the values expanded.
+type written struct {
+	text   string
+	values []string
 }
 
 // KafkaConfig is how the connector reaches the Kafka cluster and joins its consumer group.
@@ -255,8 +266,29 @@ func (p *PipelineConfig) Spec() transform.Spec {
 // DeadLetterConfig is where records that cannot succeed go.
 type DeadLetterConfig struct {
 	// Topic empty means a record that cannot succeed stops its pipeline instead.
-	Topic        string `yaml:"topic"`
-	IncludeValue bool   `yaml:"includeValue"`
+	Topic string `yaml:"topic"`
+	// IncludeValue copies the record's original value into its dead letter (the default). For
+	// a pipeline with a private variable (privacy: true, or a privacy expression) it applies
+	// only with IncludePrivateValues: otherwise the dead letter of such a pipeline carries no
+	// value, only the source coordinates and augment.value.omitted: privacy, and replay
+	// re-reads the record from its source topic.
+	IncludeValue bool `yaml:"includeValue"`
+	// IncludePrivateValues lets IncludeValue copy the values of pipelines with a private
+	// variable too. It is off by default: a private value would otherwise sit in a second
+	// topic, with its own retention and readers. It requires IncludeValue.
+	IncludePrivateValues bool `yaml:"includePrivateValues"`
+}
+
+// HasPrivateVariable reports whether a variable of p may be private: privacy is true, or an
+// expression decides it per record. The dead letters of such a pipeline keep no value unless
+// deadLetter.includePrivateValues is set.
+func (p *PipelineConfig) HasPrivateVariable() bool {
+	for _, v := range p.Variables {
+		if v.Privacy.Expr != "" || v.Privacy.Value {
+			return true
+		}
+	}
+	return false
 }
 
 // ConnectorConfig holds the engine's bounds and timers.
@@ -365,6 +397,48 @@ func (c *Config) Line(path string) int {
 // loading (an expression that does not compile). Collect them in Errors and return Errors.Err().
 func (c *Config) ErrorAt(path, msg string) *Error {
 	return &Error{File: c.file, Line: c.Line(path), Path: path, Msg: msg}
+}
+
+// Redact returns msg about the value at path, or, when that value was expanded from the
+// environment and msg quotes any of the values expanded (as expr's compile errors quote the
+// source), a message that says so and quotes the value as written instead. msg is returned as
+// is for a value written out in the file.
+func (c *Config) Redact(path, msg string) string {
+	var w written
+	var ok bool
+	for _, p := range [...]string{path, path + ".expr"} {
+		if w, ok = c.written[p]; ok {
+			break
+		}
+	}
+	if !ok {
+		return msg
+	}
+	// The first line: expr appends a snippet of the (expanded) source on further lines.
+	first, _, _ := strings.Cut(msg, "\n")
+	if quotesAny(first, w.values) {
+		first = "message withheld: it quotes a value from the environment"
+	}
+	return fmt.Sprintf("%s; as written: %q", first, w.text)
+}
+
+// quotesAny reports whether msg holds one of values, or a word of one (a run of three or more
+// letters, digits or underscores): a compiler quotes the token it failed on, not the whole
+// value. It errs on the side of withholding.
+func quotesAny(msg string, values []string) bool {
+	for _, v := range values {
+		if strings.Contains(msg, v) {
+			return true
+		}
+		for _, w := range strings.FieldsFunc(v, func(r rune) bool {
+			return !(r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r))
+		}) {
+			if len(w) >= 3 && strings.Contains(msg, w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parentPath drops the last ".key" or "[i]" of a key path.

@@ -352,6 +352,9 @@ func TestBrokenConfigs(t *testing.T) {
 		{name: "dead-letter topic is an input",
 			extra: "deadLetter:\n  topic: dbserver1.crm.customers\n",
 			want:  []string{`test.yaml:21: deadLetter.topic: topic "dbserver1.crm.customers" is consumed by pipelines[0]; the dead-letter topic must not be an input`}},
+		{name: "includePrivateValues without includeValue",
+			extra: "deadLetter:\n  topic: dlq\n  includeValue: false\n  includePrivateValues: true\n",
+			want:  []string{`test.yaml:23: deadLetter.includePrivateValues: requires deadLetter.includeValue: true (private values cannot be kept when no value is)`}},
 		{name: "too many variables per request",
 			extra: "connector:\n  maxVariablesPerRequest: 51\n",
 			want:  []string{`test.yaml:21: connector.maxVariablesPerRequest: must be between 1 and 50, got 51`}},
@@ -723,5 +726,36 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^[ \-]*` + regexp.QuoteMeta(k) + `:`).Match(b) {
 			t.Errorf("config.example.yaml does not set key %q", k)
 		}
+	}
+}
+
+// TestIncludePrivateValues: the setting loads with includeValue, and which pipelines count as
+// private (their dead letters keep no value without it).
+func TestIncludePrivateValues(t *testing.T) {
+	cfg, err := parse(base+"deadLetter:\n  topic: dlq\n  includePrivateValues: true\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DeadLetter.IncludeValue || !cfg.DeadLetter.IncludePrivateValues {
+		t.Errorf("deadLetter = %+v, want includeValue and includePrivateValues", cfg.DeadLetter)
+	}
+	for _, tc := range []struct {
+		name    string
+		privacy []BoolAttr
+		want    bool
+	}{
+		{"no privacy", []BoolAttr{{}, {}}, false},
+		{"literal true", []BoolAttr{{}, {Value: true}}, true},
+		{"expression", []BoolAttr{{Expr: `after.vip`}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p PipelineConfig
+			for _, a := range tc.privacy {
+				p.Variables = append(p.Variables, VariableConfig{Privacy: a})
+			}
+			if got := p.HasPrivateVariable(); got != tc.want {
+				t.Errorf("HasPrivateVariable() = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

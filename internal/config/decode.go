@@ -34,8 +34,9 @@ type loader struct {
 	readFile  func(string) ([]byte, error)
 
 	errs    Errors
-	broken  map[string]bool // paths whose value could not be decoded: validation skips them
-	fromEnv map[string]bool // paths whose value came from the environment: never echoed
+	broken  map[string]bool    // paths whose value could not be decoded: validation skips them
+	fromEnv map[string]bool    // paths whose value came from the environment: never echoed
+	written map[string]written // paths whose value came from the environment: as written
 	lines   map[string]int
 	budget  int
 	fields  map[reflect.Type]structFields
@@ -49,6 +50,7 @@ func newLoader(file, dir string, lookupEnv func(string) (string, bool), readFile
 		readFile:  readFile,
 		broken:    map[string]bool{},
 		fromEnv:   map[string]bool{},
+		written:   map[string]written{},
 		lines:     map[string]int{},
 		budget:    maxNodes,
 		fields:    map[reflect.Type]structFields{},
@@ -67,6 +69,7 @@ func (l *loader) load(data []byte) (*Config, error) {
 	cfg := defaultConfig()
 	cfg.file = l.file
 	cfg.lines = l.lines
+	cfg.written = l.written
 	l.prepare(root, "")
 	l.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	for name, t := range cfg.Tenants {
@@ -166,15 +169,23 @@ func (l *loader) prepare(n *yaml.Node, path string) {
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		s, fromEnv, err := expandEnv(n.Value, l.lookupEnv)
+		var substituted []string
+		s, fromEnv, err := expandEnv(n.Value, func(name string) (string, bool) {
+			v, ok := l.lookupEnv(name)
+			if v != "" {
+				substituted = append(substituted, v)
+			}
+			return v, ok
+		})
 		if err != nil {
 			l.addAt(n.Line, path, "%v", err)
 			return
 		}
-		n.Value = s
 		if fromEnv {
 			l.fromEnv[path] = true
+			l.written[path] = written{text: n.Value, values: substituted}
 		}
+		n.Value = s
 		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
 			n.Tag = "" // a plain scalar is re-resolved: "" is null, "16" an int
 		}

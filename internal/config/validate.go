@@ -449,6 +449,9 @@ func (l *loader) validateVariables(p string, vars []VariableConfig) {
 }
 
 func (l *loader) validateDeadLetter(c *Config) {
+	if c.DeadLetter.IncludePrivateValues && !c.DeadLetter.IncludeValue {
+		l.add("deadLetter.includePrivateValues", "requires deadLetter.includeValue: true (private values cannot be kept when no value is)")
+	}
 	const p = "deadLetter.topic"
 	t := c.DeadLetter.Topic
 	if t == "" {

@@ -40,7 +40,7 @@ func TestPostRejectsInvalidRequests(t *testing.T) {
 		{"value a number", `{"variables":[{"name":"_a","value":1250.75}]}`, `Invalid variable value: must be a string (variable 1, name "_a")`},
 		{"value too long", `{"variables":[{"name":"_a","value":"` + strings.Repeat("x", 1001) + `"}]}`, `Invalid variable value: must be at most 1000 characters, got 1001 (variable 1, name "_a")`},
 		{"displayName too long", `{"variables":[{"name":"_a","value":"1","displayName":"` + strings.Repeat("D", 31) + `"}]}`, `Invalid variable displayName: must be at most 30 characters, got 31 (variable 1, name "_a")`},
-		{"dataType unknown", `{"variables":[{"name":"_a","value":"1","dataType":"money"}]}`, `Invalid variable dataType: must be one of text, number, phone, date, time, currency, got "money" (variable 1, name "_a")`},
+		{"dataType unknown", `{"variables":[{"name":"_a","value":"1","dataType":"money"}]}`, `Invalid variable dataType: must be one of text, number, phone, date, time, currency (got a string of 5 bytes) (variable 1, name "_a")`},
 		{"ivr not a boolean", `{"variables":[{"name":"_a","value":"1","ivr":"yes"}]}`, `Invalid variable ivr: must be a boolean (variable 1, name "_a")`},
 		{"display not a boolean", `{"variables":[{"name":"_a","value":"1","display":1}]}`, `Invalid variable display: must be a boolean (variable 1, name "_a")`},
 		{"privacy not a boolean", `{"variables":[{"name":"_a","value":"1","privacy":[]}]}`, `Invalid variable privacy: must be a boolean (variable 1, name "_a")`},
