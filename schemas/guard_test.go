@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // Schemas whose values goavro allocates by a count read from the bytes, or follows as deep as
@@ -241,4 +243,31 @@ func FuzzDecodeHostile(f *testing.F) {
 			t.Fatalf("decoding %d bytes allocated %d bytes", len(b), n)
 		}
 	})
+}
+
+// TestRegistryDecoderGuards: the registry decoder's codecs are guarded too; a hostile schema
+// in the registry is ErrUnsupportedSchema, not a panic.
+func TestRegistryDecoderGuards(t *testing.T) {
+	r := newRegistry(t)
+	arrayID := r.register(t, "array-value", sr.Schema{Schema: arraySchema})
+	panicID := r.register(t, "panic-value", sr.Schema{Schema: `{"type":"record","name":"r","fields":[{"name":"a","type":"r","default":{}}]}`})
+	d := NewRegistryDecoder(r.client)
+	framed := func(id int, body []byte) []byte {
+		return append([]byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}, body...)
+	}
+	for _, tc := range []struct {
+		name  string
+		value []byte
+		want  error
+	}{
+		{"hostile array", framed(arrayID, zz(zz(nil, 1<<30), 0)), ErrHostile},
+		{"schema goavro panics on", framed(panicID, []byte{0}), ErrUnsupportedSchema},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := d.Decode(context.Background(), tc.value)
+			if !errors.Is(err, tc.want) || !IsPermanent(err) {
+				t.Fatalf("Decode: %v; want a permanent %v", err, tc.want)
+			}
+		})
+	}
 }
