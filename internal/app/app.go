@@ -374,7 +374,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		}
 	}
 	var registry *schemas.RegistryDecoder
-	decoder := func(dc config.DecodeConfig) (connector.Decoder, error) {
+	formatDecoder := func(dc config.DecodeConfig) (schemas.Decoder, error) {
 		switch dc.Format {
 		case config.FormatAvroRegistry:
 			if registry == nil {
@@ -394,6 +394,15 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		default:
 			return schemas.NewJSONDecoder(), nil
 		}
+	}
+	// decoder builds the decoder of one pipeline or table, bounded by its own maxRecordBytes:
+	// the registry decoder (and its codec cache) is shared, the bound is not.
+	decoder := func(dc config.DecodeConfig) (connector.Decoder, error) {
+		d, err := formatDecoder(dc)
+		if err != nil {
+			return nil, err
+		}
+		return schemas.LimitSize(d, int(dc.MaxRecordBytes)), nil
 	}
 	for i := range cfg.Pipelines {
 		pc := &cfg.Pipelines[i]

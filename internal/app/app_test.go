@@ -1,10 +1,13 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/augment-connector/augment-connector/schemas"
 	"go.uber.org/zap"
 )
 
@@ -67,5 +70,57 @@ pipelines:
 	}
 	if _, err := to.ReloadToken(); err == nil {
 		t.Fatal("ReloadToken of an empty file: no error")
+	}
+}
+
+// TestDecoderHonoursMaxRecordBytes: each pipeline's decoder refuses a value over its own
+// decode.maxRecordBytes with a permanent error (dead-lettered with class decode), and decodes
+// one under it.
+func TestDecoderHonoursMaxRecordBytes(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `kafka:
+  brokers: [kafka-1:9092]
+tenants:
+  main:
+    cluster: vcc-na12
+    tenantId: a
+    token: t
+pipelines:
+  - name: small
+    topics: [a]
+    tenant: main
+    decode: {format: json, maxRecordBytes: 16}
+    identifier: after.id
+    variables:
+      - {name: _a, value: after.a}
+  - name: default
+    topics: [b]
+    tenant: main
+    decode: {format: json}
+    identifier: after.id
+    variables:
+      - {name: _a, value: after.a}
+`
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := c.Options(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := []byte(`{"after":{"id":1,"a":"xxxxxxxx"}}`)
+	for _, tc := range []struct {
+		pipeline int
+		tooLarge bool
+	}{{0, true}, {1, false}} {
+		_, err := opts.Pipelines[tc.pipeline].Decoder.Decode(context.Background(), value)
+		if got := errors.Is(err, schemas.ErrTooLarge); got != tc.tooLarge || (got && !schemas.IsPermanent(err)) {
+			t.Errorf("pipeline %q: Decode: %v; want ErrTooLarge %v", opts.Pipelines[tc.pipeline].Name, err, tc.tooLarge)
+		}
 	}
 }

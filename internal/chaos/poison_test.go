@@ -75,10 +75,35 @@ func frame(id int, body []byte) []byte {
 	return append(b, body...)
 }
 
+// hostileMapBody is ev as callSchemaV1 encodes it, but with a balance that is the map branch
+// of its union claiming 2^30 entries: six bytes that would make goavro allocate gigabytes.
+func hostileMapBody(ev *Event) []byte {
+	str := func(b []byte, s string) []byte { return append(zigzag(b, int64(len(s))), s...) }
+	b := str(nil, ev.ID)
+	b = zigzag(b, int64(ev.Seq))
+	b = str(b, ev.Tier)
+	b = zigzag(b, 1)     // union branch: the map
+	b = zigzag(b, 1<<30) // block count
+	b = zigzag(b, 0)     // end of the map
+	b = str(b, ev.Pin)
+	return append(b, 0) // vip false
+}
+
+// zigzag appends v as Avro encodes an int or long.
+func zigzag(b []byte, v int64) []byte {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	for u >= 0x80 {
+		b = append(b, byte(u)|0x80)
+		u >>= 7
+	}
+	return append(b, byte(u))
+}
+
 // TestChaosPoisonRecords streams Avro records (schema registry framing) with poison records
 // among them: garbage bytes, a truncated body, an unknown schema id, a record whose value
-// breaks the transform, a value over 1000 characters, and an identifier whose interaction has
-// ended (404 past the not-found window). Each must land in the dead-letter topic once, with
+// breaks the transform, a value over 1000 characters, an identifier whose interaction has
+// ended (404 past the not-found window), and a hostile Avro map whose block count of 2^30
+// would exhaust memory in goavro (issue 12 point 2). Each must land in the dead-letter topic once, with
 // its original key and bytes and headers naming the source and the reason, and be committed
 // past, while every other record is written as usual. Midway the schema registry goes down
 // while records of a schema id the connector has not fetched yet arrive: those are retried
@@ -149,6 +174,12 @@ func TestChaosPoisonRecords(t *testing.T) {
 		{kind: "too-long", class: "transform", msg: strconv.Itoa(maxValue), value: func(ev *Event) []byte {
 			return v1.encodeNative(v1.native(ev, goavro.Union("string", strings.Repeat("9", maxValue+1))))
 		}},
+		// goavro allocates a map by the block count it reads: 2^30 entries in five bytes would
+		// end the process with "fatal error: out of memory" (no recover catches it), on every
+		// replica the partition moves to. The decoder's guard refuses it first.
+		{kind: "hostile-map", class: "decode", msg: "exceeds a decoding bound", value: func(ev *Event) []byte {
+			return frame(v1.id, hostileMapBody(ev))
+		}},
 		{kind: "gone", class: "not_found", msg: "404", value: func(ev *Event) []byte { return v1.encode(ev) }},
 	}
 	poisonOf := make(map[string]*poison) // identifier -> kind
@@ -208,6 +239,9 @@ func TestChaosPoisonRecords(t *testing.T) {
 		t.Fatalf("produced %d of %d poison records in phase A", next, len(poisonIdx))
 	}
 	e.WaitCommitted(e.Group, e.Topic, 2*time.Minute)
+	if !p.Running() {
+		t.Fatal("the connector is not running after phase A's poison records")
+	}
 	dlqBefore := len(e.ReadTopic(e.DLQ))
 
 	// Phase B: the registry goes down, then records of a schema the connector never fetched

@@ -207,7 +207,7 @@ type TableConfig struct {
 // setDefaults is called on each table before its keys are decoded.
 func (t *TableConfig) setDefaults() {
 	*t = TableConfig{
-		Decode:     DecodeConfig{Format: FormatAvroRegistry},
+		Decode:     DecodeConfig{Format: FormatAvroRegistry, MaxRecordBytes: DefaultMaxRecordBytes},
 		MaxEntries: 1_000_000,
 		MaxBytes:   256 * MiB,
 	}
@@ -218,7 +218,15 @@ type DecodeConfig struct {
 	Format string `yaml:"format"`
 	// SchemaFile is the .avsc writer schema, for FormatAvro only.
 	SchemaFile string `yaml:"schemaFile"`
+	// MaxRecordBytes is the largest value decoded (default 1MiB); a larger one is
+	// dead-lettered (a table skips it) without being decoded, so that one oversized or hostile
+	// record costs no more memory than the bound allows.
+	MaxRecordBytes ByteSize `yaml:"maxRecordBytes"`
 }
+
+// DefaultMaxRecordBytes is decode.maxRecordBytes when it is not set: Kafka's default
+// message.max.bytes.
+const DefaultMaxRecordBytes = MiB
 
 // What DecodeConfig.Format may be.
 const (
@@ -355,7 +363,7 @@ func (t *TenantConfig) setDefaults() {
 // setDefaults is called on each pipeline before its keys are decoded.
 func (p *PipelineConfig) setDefaults() {
 	*p = PipelineConfig{
-		Decode:            DecodeConfig{Format: FormatAvroRegistry},
+		Decode:            DecodeConfig{Format: FormatAvroRegistry, MaxRecordBytes: DefaultMaxRecordBytes},
 		OnDelete:          transform.OnDeleteSkip,
 		OnLookupMiss:      LookupMissSkip,
 		LookupRetryWindow: 30 * time.Second,

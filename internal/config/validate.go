@@ -395,6 +395,9 @@ func (l *loader) validateTables(c *Config) {
 }
 
 func (l *loader) validateDecode(p string, d *DecodeConfig) {
+	if d.MaxRecordBytes <= 0 {
+		l.add(p+".maxRecordBytes", "must be greater than 0, got %s", strconv.FormatInt(int64(d.MaxRecordBytes), 10))
+	}
 	switch d.Format {
 	case FormatAvro:
 		if d.SchemaFile == "" {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap/zaptest"
 
@@ -76,13 +77,18 @@ type running struct {
 
 func runSet(t *testing.T, seeds []string, specs ...Spec) *running {
 	t.Helper()
-	s, err := New(specs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	decs := make([]Decoder, len(specs))
 	for i := range decs {
 		decs[i] = schemas.NewJSONDecoder()
+	}
+	return runSetDecoders(t, seeds, decs, specs...)
+}
+
+func runSetDecoders(t *testing.T, seeds []string, decs []Decoder, specs ...Spec) *running {
+	t.Helper()
+	s, err := New(specs, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Prepare(LoaderOptions{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100 * time.Millisecond)},
 		Decoders: decs, Logger: zaptest.NewLogger(t)}); err != nil {
@@ -264,4 +270,52 @@ func TestSetWaitsForMissingTopic(t *testing.T) {
 		t.Fatal("caught up on a topic that does not exist")
 	default:
 	}
+}
+
+// TestSetSkipsHostileAvroRow: a row whose Avro array claims 2^30 items in six bytes (goavro
+// would allocate 16 GiB for it and the process die of "out of memory", on every replica) is
+// skipped and counted as an error; the rows around it load, and loading goes on.
+func TestSetSkipsHostileAvroRow(t *testing.T) {
+	const schema = `{"type":"record","name":"Change","fields":[{"name":"op","type":"string"},{"name":"after","type":{"type":"record","name":"Row","fields":[
+		{"name":"id","type":"long"},{"name":"tier","type":"string"},{"name":"balance","type":"double"},
+		{"name":"tags","type":{"type":"array","items":"string"}}]}}]}`
+	codec, err := goavro.NewCodec(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	avroRow := func(id int64, tier string) []byte {
+		b, err := codec.BinaryFromNative(nil, map[string]any{"op": "u", "after": map[string]any{"id": id, "tier": tier, "balance": 1.5, "tags": []any{"a"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// op "u", id 3, tier "x", balance 0, then a block count of 2^30 and its end marker.
+	hostile := []byte{2, 'u', 6, 2, 'x', 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08, 0}
+
+	seeds := kafkatest.Brokers(t)
+	topic := kafkatest.UniqueName(t, "customers")
+	kafkatest.CreateTopic(t, seeds, topic, 1)
+	kafkatest.ProduceSync(t, seeds,
+		&kgo.Record{Topic: topic, Key: []byte("1"), Value: avroRow(1, "gold")},
+		&kgo.Record{Topic: topic, Key: []byte("3"), Value: hostile},
+		&kgo.Record{Topic: topic, Key: []byte("2"), Value: avroRow(2, "silver")})
+	dec, err := schemas.NewAvroDecoder(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runSetDecoders(t, seeds, []Decoder{schemas.LimitSize(dec, 1<<20)}, customersSpec(t, topic, 0))
+	r.waitCaughtUp(t)
+	if n, _ := r.set.Len("customers"); n != 2 {
+		t.Fatalf("customers has %d entries, want 2 (the hostile row skipped)", n)
+	}
+	if r.set.Lookup("customers", "1") == nil || r.set.Lookup("customers", "2") == nil || r.set.Lookup("customers", "3") != nil {
+		t.Fatalf("rows 1, 2, 3 = %v, %v, %v; want two rows and nil", r.set.Lookup("customers", "1"), r.set.Lookup("customers", "2"), r.set.Lookup("customers", "3"))
+	}
+	if got := r.set.metrics.records["customers"][actionError].Load(); got != 1 {
+		t.Fatalf("error count %d, want 1", got)
+	}
+	// It keeps following after the hostile row.
+	kafkatest.ProduceSync(t, seeds, &kgo.Record{Topic: topic, Key: []byte("4"), Value: avroRow(4, "bronze")})
+	eventually(t, "the row after the hostile one", func() bool { return r.set.Lookup("customers", "4") != nil })
 }
