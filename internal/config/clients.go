@@ -1,11 +1,13 @@
 package config
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -17,9 +19,18 @@ import (
 // kgoMaxReadBytes is kgo's default BrokerMaxReadBytes, which FetchMaxBytes must not exceed.
 const kgoMaxReadBytes = 100 * MiB
 
-// KafkaOpts builds the franz-go client options for brokers, client id, TLS, SASL, fetch sizes
-// and group timers. The consumer group, topics, start offset and callbacks are the caller's.
+// KafkaOpts builds the franz-go client options for brokers, client id, TLS, SASL, fetch sizes,
+// isolation level and group timers. The consumer group, topics, start offset and callbacks are
+// the caller's.
 func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
+	return c.KafkaOptsNotify(nil)
+}
+
+// KafkaOptsNotify is KafkaOpts that calls onPasswordChange(file) when the SASL password read
+// again from kafka.sasl.passwordFile differs from the one used before, so the caller can log the
+// rotation (without the secret). The file is read on every authentication: a rotated
+// Kubernetes Secret is used from the next connection on, without a restart.
+func (c *Config) KafkaOptsNotify(onPasswordChange func(file string)) ([]kgo.Opt, error) {
 	k := &c.Kafka
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(slices.Clone(k.Brokers)...),
@@ -31,6 +42,9 @@ func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
 		kgo.HeartbeatInterval(k.HeartbeatInterval),
 		kgo.DialTimeout(k.DialTimeout),
 	}
+	if k.IsolationLevel != ReadUncommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if k.FetchMaxBytes > kgoMaxReadBytes {
 		opts = append(opts, kgo.BrokerMaxReadBytes(int32(k.FetchMaxBytes)))
 	}
@@ -41,23 +55,59 @@ func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
-	if m := k.SASL.mechanism(); m != nil {
+	if m := k.SASL.mechanism(onPasswordChange); m != nil {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
 }
 
-func (s *SASLConfig) mechanism() sasl.Mechanism {
-	user, pass := s.Username, string(s.Password)
+func (s *SASLConfig) mechanism(onChange func(string)) sasl.Mechanism {
+	a := &saslAuth{user: s.Username, file: s.PasswordFile, pass: s.Password, onChange: onChange}
 	switch s.Mechanism {
 	case SASLPlain:
-		return plain.Auth{User: user, Pass: pass}.AsMechanism()
+		return plain.Plain(func(context.Context) (plain.Auth, error) {
+			return plain.Auth{User: a.user, Pass: a.password()}, nil
+		})
 	case SASLScramSHA256:
-		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
+		return scram.Sha256(func(context.Context) (scram.Auth, error) {
+			return scram.Auth{User: a.user, Pass: a.password()}, nil
+		})
 	case SASLScramSHA512:
-		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
+		return scram.Sha512(func(context.Context) (scram.Auth, error) {
+			return scram.Auth{User: a.user, Pass: a.password()}, nil
+		})
 	}
 	return nil
+}
+
+// saslAuth hands kgo the SASL password at each authentication, reading it again from its file
+// (a few bytes: cheaper than the handshake it feeds) so that a rotated password is picked up.
+// A file that cannot be read keeps the last good password: a Secret being rewritten must not
+// turn into an empty password, and a wrong one fails authentication loudly anyway.
+type saslAuth struct {
+	user, file string
+	onChange   func(file string)
+
+	mu   sync.Mutex
+	pass Secret
+}
+
+func (a *saslAuth) password() string {
+	if a.file == "" {
+		return string(a.pass)
+	}
+	v, err := ReadSecretFile(a.file)
+	a.mu.Lock()
+	changed := err == nil && v != a.pass
+	if changed {
+		a.pass = v
+	}
+	pass := a.pass
+	a.mu.Unlock()
+	if changed && a.onChange != nil {
+		a.onChange(a.file)
+	}
+	return string(pass)
 }
 
 // ResetOffset is where a new consumer group starts, for kgo.ConsumeResetOffset.
