@@ -380,7 +380,9 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		switch dc.Format {
 		case config.FormatAvroRegistry:
 			if registry == nil {
-				ropts, err := cfg.RegistryOpts()
+				ropts, err := cfg.RegistryOptsNotify(func(file string) {
+					log.Info("a schema registry secret file changed; using the new secret", zap.String("file", file))
+				})
 				if err != nil {
 					return nil, fmt.Errorf("schema registry: %w", err)
 				}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 
@@ -62,52 +63,52 @@ func (c *Config) KafkaOptsNotify(onPasswordChange func(file string)) ([]kgo.Opt,
 }
 
 func (s *SASLConfig) mechanism(onChange func(string)) sasl.Mechanism {
-	a := &saslAuth{user: s.Username, file: s.PasswordFile, pass: s.Password, onChange: onChange}
+	user, pw := s.Username, &rereadSecret{file: s.PasswordFile, val: s.Password, onChange: onChange}
 	switch s.Mechanism {
 	case SASLPlain:
 		return plain.Plain(func(context.Context) (plain.Auth, error) {
-			return plain.Auth{User: a.user, Pass: a.password()}, nil
+			return plain.Auth{User: user, Pass: string(pw.get())}, nil
 		})
 	case SASLScramSHA256:
 		return scram.Sha256(func(context.Context) (scram.Auth, error) {
-			return scram.Auth{User: a.user, Pass: a.password()}, nil
+			return scram.Auth{User: user, Pass: string(pw.get())}, nil
 		})
 	case SASLScramSHA512:
 		return scram.Sha512(func(context.Context) (scram.Auth, error) {
-			return scram.Auth{User: a.user, Pass: a.password()}, nil
+			return scram.Auth{User: user, Pass: string(pw.get())}, nil
 		})
 	}
 	return nil
 }
 
-// saslAuth hands kgo the SASL password at each authentication, reading it again from its file
-// (a few bytes: cheaper than the handshake it feeds) so that a rotated password is picked up.
-// A file that cannot be read keeps the last good password: a Secret being rewritten must not
-// turn into an empty password, and a wrong one fails authentication loudly anyway.
-type saslAuth struct {
-	user, file string
-	onChange   func(file string)
+// rereadSecret is a secret read again from its file each time it is used (a few bytes: cheaper
+// than the handshake or request it feeds), so that a rotated Kubernetes Secret is picked up
+// without a restart. A file that cannot be read keeps the last good value: a Secret being
+// rewritten must not turn into an empty password, and a wrong one fails loudly anyway.
+type rereadSecret struct {
+	file     string // "" means val never changes
+	onChange func(file string)
 
-	mu   sync.Mutex
-	pass Secret
+	mu  sync.Mutex
+	val Secret
 }
 
-func (a *saslAuth) password() string {
-	if a.file == "" {
-		return string(a.pass)
+func (r *rereadSecret) get() Secret {
+	if r.file == "" {
+		return r.val
 	}
-	v, err := ReadSecretFile(a.file)
-	a.mu.Lock()
-	changed := err == nil && v != a.pass
+	v, err := ReadSecretFile(r.file)
+	r.mu.Lock()
+	changed := err == nil && v != r.val
 	if changed {
-		a.pass = v
+		r.val = v
 	}
-	pass := a.pass
-	a.mu.Unlock()
-	if changed && a.onChange != nil {
-		a.onChange(a.file)
+	val := r.val
+	r.mu.Unlock()
+	if changed && r.onChange != nil {
+		r.onChange(r.file)
 	}
-	return string(pass)
+	return val
 }
 
 // ResetOffset is where a new consumer group starts, for kgo.ConsumeResetOffset.
@@ -120,13 +121,33 @@ func (k *KafkaConfig) ResetOffset() kgo.Offset {
 
 // RegistryOpts builds the franz-go schema registry client options: URLs, authentication and TLS.
 func (c *Config) RegistryOpts() ([]sr.ClientOpt, error) {
+	return c.RegistryOptsNotify(nil)
+}
+
+// RegistryOptsNotify is RegistryOpts that calls onSecretChange(file) when the password or token
+// read again from schemaRegistry.basicAuth.passwordFile or bearerTokenFile differs from the one
+// used before. The file is read before every registry request (they are rare: schemas are
+// cached by id), so a rotated secret is used from the next request on.
+func (c *Config) RegistryOptsNotify(onSecretChange func(file string)) ([]sr.ClientOpt, error) {
 	r := &c.SchemaRegistry
 	// sr.URLs rewrites its argument in place; give it a copy.
 	opts := []sr.ClientOpt{sr.URLs(slices.Clone(r.URLs)...)}
-	if r.BasicAuth.Username != "" {
+	switch {
+	case r.BasicAuth.Username != "" && r.BasicAuth.PasswordFile != "":
+		user, pw := r.BasicAuth.Username, &rereadSecret{file: r.BasicAuth.PasswordFile, val: r.BasicAuth.Password, onChange: onSecretChange}
+		opts = append(opts, sr.PreReq(func(req *http.Request) error {
+			req.SetBasicAuth(user, string(pw.get()))
+			return nil
+		}))
+	case r.BasicAuth.Username != "":
 		opts = append(opts, sr.BasicAuth(r.BasicAuth.Username, string(r.BasicAuth.Password)))
-	}
-	if r.BearerToken != "" {
+	case r.BearerTokenFile != "":
+		tok := &rereadSecret{file: r.BearerTokenFile, val: r.BearerToken, onChange: onSecretChange}
+		opts = append(opts, sr.PreReq(func(req *http.Request) error {
+			req.Header.Set("Authorization", "Bearer "+string(tok.get()))
+			return nil
+		}))
+	case r.BearerToken != "":
 		opts = append(opts, sr.BearerToken(string(r.BearerToken)))
 	}
 	if r.TLS.isSet() {

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -17,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,7 +283,7 @@ func TestSASLPasswordFileReread(t *testing.T) {
 			}
 			var changes []string
 			s := &cfg.Kafka.SASL
-			a := &saslAuth{user: s.Username, file: s.PasswordFile, pass: s.Password, onChange: func(f string) { changes = append(changes, f) }}
+			a := &rereadSecret{file: s.PasswordFile, val: s.Password, onChange: func(f string) { changes = append(changes, f) }}
 			steps := []struct {
 				write   string // "" leaves the file; "-" removes it
 				want    string
@@ -303,7 +305,7 @@ func TestSASLPasswordFileReread(t *testing.T) {
 				default:
 					writeFile(t, file, st.write)
 				}
-				if got := a.password(); got != st.want || len(changes) != st.changes {
+				if got := string(a.get()); got != st.want || len(changes) != st.changes {
 					t.Errorf("step %d: password %q, %d changes; want %q, %d", i, got, len(changes), st.want, st.changes)
 				}
 			}
@@ -327,5 +329,57 @@ func TestSASLPasswordFileReread(t *testing.T) {
 	}
 	if want := "\x00u\x00new-pw"; string(first) != want {
 		t.Errorf("PLAIN sends %q, want %q", first, want)
+	}
+}
+
+// The registry's passwordFile and bearerTokenFile are read before each request: after the file
+// is rewritten, the next request carries the new secret and the change is reported once.
+func TestRegistrySecretFileReread(t *testing.T) {
+	basic := func(pw string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte("reg-user:"+pw)) }
+	tests := []struct {
+		name, key, old, new, wantOld, wantNew string
+	}{
+		{"basic", "  basicAuth: {username: reg-user, passwordFile: %s}", "pw-1\n", "pw-2\n", basic("pw-1"), basic("pw-2")},
+		{"bearer", "  bearerTokenFile: %s", "tok-1", "tok-2", "Bearer tok-1", "Bearer tok-2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "secret")
+			writeFile(t, file, tt.old)
+			var gotAuth string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gotAuth = r.Header.Get("Authorization")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`[]`))
+			}))
+			defer srv.Close()
+			data := strings.Replace(base, "  urls: [http://localhost:8081]", "  urls: ["+srv.URL+"]\n  allowInsecureHTTP: true\n"+fmt.Sprintf(tt.key, file), 1)
+			cfg, err := parse(data, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var changes []string
+			opts, err := cfg.RegistryOptsNotify(func(f string) { changes = append(changes, f) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := sr.NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Subjects(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if gotAuth != tt.wantOld || len(changes) != 0 {
+				t.Errorf("before the rewrite: %q, %d changes; want %q, 0", gotAuth, len(changes), tt.wantOld)
+			}
+			writeFile(t, file, tt.new)
+			if _, err := cl.Subjects(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if gotAuth != tt.wantNew || !slices.Equal(changes, []string{file}) {
+				t.Errorf("after the rewrite: %q, changes %q; want %q, [%s]", gotAuth, changes, tt.wantNew, file)
+			}
+		})
 	}
 }
