@@ -348,6 +348,10 @@ func (c *Connector) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(c.opts.Start),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		// Transaction markers take offsets; dropped by kgo, the last record processed would
+		// stay one short of the end after every transaction, so the committed offset and the
+		// lag would never reach it. Kept, dispatch marks them done at once.
+		kgo.KeepControlRecords(),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
@@ -645,18 +649,29 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		if len(ftp.Records) == 0 {
 			return
 		}
-		batch := make([]*rec, len(ftp.Records))
+		batch := make([]*rec, 0, len(ftp.Records))
 		var bytes int64
 		var owner *atomic.Int64
 		if pl := c.byTopic[ftp.Topic]; pl != nil && !c.replay {
 			owner = c.tenantBytes[pl.Tenant]
 		}
-		for i, kr := range ftp.Records {
+		for _, kr := range ftp.Records {
+			if kr.Attrs.IsControl() {
+				// A transaction marker: nothing to write, but its offset must be committed
+				// past, in order, once the records before it are done.
+				r := &rec{kr: &kgo.Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, LeaderEpoch: kr.LeaderEpoch, Attrs: kr.Attrs}, part: w.p}
+				w.p.add(r)
+				w.p.markDone(r)
+				continue
+			}
 			r := &rec{kr: detach(kr), part: w.p, owner: owner}
 			r.size.Store(int64(len(kr.Key)+len(kr.Value)) + recOverhead)
 			bytes += r.size.Load()
-			batch[i] = r
+			batch = append(batch, r)
 			w.p.add(r)
+		}
+		if len(batch) == 0 {
+			return
 		}
 		c.pendingRecords.Add(int64(len(batch)))
 		c.pendingBytes.Add(bytes)

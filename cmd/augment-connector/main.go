@@ -254,6 +254,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := compiled.Config
+	// Warnings go to stderr, file:line first like errors, so an insecure setting that loads is
+	// still seen by whoever checks the file (and by CI logs), without failing the check.
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	tablesNote := ""
 	if n := len(cfg.Tables); n > 0 {
 		tablesNote = fmt.Sprintf("%d tables, ", n)

@@ -544,3 +544,49 @@ func TestRunUnreachableKafka(t *testing.T) {
 		t.Errorf("logs contain the token:\n%s", stderr)
 	}
 }
+
+// check passes a config whose insecure settings are allowed, and prints each to stderr as
+// "warning: file:line: key: ...", without the secrets involved.
+func TestCheckPrintsWarnings(t *testing.T) {
+	t.Setenv("AC_TEST_SECRET", secret)
+	path := filepath.Join(t.TempDir(), "test.yaml")
+	cfg := `kafka:
+  brokers: [localhost:9092]
+  tls:
+    enabled: true
+    insecureSkipVerify: true
+schemaRegistry:
+  urls: [http://localhost:8081]
+  basicAuth: {username: u, password: "${AC_TEST_SECRET}"}
+  allowInsecureHTTP: true
+tenants:
+  main:
+    cluster: vcc-na12
+    tenantId: acme
+    token: "${AC_TEST_SECRET}"
+pipelines:
+  - name: customers
+    topics: [dbserver1.crm.customers]
+    tenant: main
+    identifier: after.interaction_id
+    variables:
+      - {name: _customerTier, value: after.tier}
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd(t, "check", "--config", path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if strings.Contains(stdout+stderr, secret) {
+		t.Errorf("output contains the secret:\n%s%s", stdout, stderr)
+	}
+	want := []string{
+		"warning: " + path + ":5: kafka.tls.insecureSkipVerify: the brokers' certificates are not verified; anyone on the path can impersonate them and read the records and credentials",
+		"warning: " + path + ":9: schemaRegistry.allowInsecureHTTP: schemaRegistry.urls[0] uses http://: the registry credentials are sent unencrypted",
+	}
+	if diff := cmp.Diff(want, lines(stderr)); diff != "" {
+		t.Errorf("stderr (-want +got):\n%s", diff)
+	}
+}

@@ -315,10 +315,17 @@ func avroDecoder(path string) (*schemas.AvroDecoder, error) {
 	return d, nil
 }
 
-// Options builds the connector's options from a compiled configuration.
+// Options builds the connector's options from a compiled configuration. It logs each of the
+// config's Warnings at Warn first: every command that connects (run, replay, demo) builds its
+// options here at start-up, so an insecure setting is never silent.
 func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 	cfg := c.Config
-	kopts, err := cfg.KafkaOpts()
+	for _, w := range cfg.Warnings() {
+		log.Warn("insecure setting: "+w.Msg, zap.String("key", w.Path), zap.String("file", w.File), zap.Int("line", w.Line))
+	}
+	kopts, err := cfg.KafkaOptsNotify(func(file string) {
+		log.Info("the kafka SASL password file changed; authenticating with the new password", zap.String("file", file))
+	})
 	if err != nil {
 		return connector.Options{}, fmt.Errorf("kafka: %w", err)
 	}
@@ -349,9 +356,6 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		if err != nil {
 			return connector.Options{}, fmt.Errorf("tenant %q: %w", name, err)
 		}
-		if t.AllowInsecureHTTP && len(t.BaseURL()) >= 7 && t.BaseURL()[:7] == "http://" {
-			log.Warn("tenant writes over plain HTTP: the action token and the variables travel unencrypted", zap.String("tenant", name))
-		}
 		var reload func() (string, error)
 		if file := t.TokenFile; file != "" {
 			reload = func() (string, error) {
@@ -378,7 +382,9 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		switch dc.Format {
 		case config.FormatAvroRegistry:
 			if registry == nil {
-				ropts, err := cfg.RegistryOpts()
+				ropts, err := cfg.RegistryOptsNotify(func(file string) {
+					log.Info("a schema registry secret file changed; using the new secret", zap.String("file", file))
+				})
 				if err != nil {
 					return nil, fmt.Errorf("schema registry: %w", err)
 				}

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -17,9 +20,18 @@ import (
 // kgoMaxReadBytes is kgo's default BrokerMaxReadBytes, which FetchMaxBytes must not exceed.
 const kgoMaxReadBytes = 100 * MiB
 
-// KafkaOpts builds the franz-go client options for brokers, client id, TLS, SASL, fetch sizes
-// and group timers. The consumer group, topics, start offset and callbacks are the caller's.
+// KafkaOpts builds the franz-go client options for brokers, client id, TLS, SASL, fetch sizes,
+// isolation level and group timers. The consumer group, topics, start offset and callbacks are
+// the caller's.
 func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
+	return c.KafkaOptsNotify(nil)
+}
+
+// KafkaOptsNotify is KafkaOpts that calls onPasswordChange(file) when the SASL password read
+// again from kafka.sasl.passwordFile differs from the one used before, so the caller can log the
+// rotation (without the secret). The file is read on every authentication: a rotated
+// Kubernetes Secret is used from the next connection on, without a restart.
+func (c *Config) KafkaOptsNotify(onPasswordChange func(file string)) ([]kgo.Opt, error) {
 	k := &c.Kafka
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(slices.Clone(k.Brokers)...),
@@ -31,6 +43,9 @@ func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
 		kgo.HeartbeatInterval(k.HeartbeatInterval),
 		kgo.DialTimeout(k.DialTimeout),
 	}
+	if k.IsolationLevel != ReadUncommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if k.FetchMaxBytes > kgoMaxReadBytes {
 		opts = append(opts, kgo.BrokerMaxReadBytes(int32(k.FetchMaxBytes)))
 	}
@@ -41,23 +56,59 @@ func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
-	if m := k.SASL.mechanism(); m != nil {
+	if m := k.SASL.mechanism(onPasswordChange); m != nil {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
 }
 
-func (s *SASLConfig) mechanism() sasl.Mechanism {
-	user, pass := s.Username, string(s.Password)
+func (s *SASLConfig) mechanism(onChange func(string)) sasl.Mechanism {
+	user, pw := s.Username, &rereadSecret{file: s.PasswordFile, val: s.Password, onChange: onChange}
 	switch s.Mechanism {
 	case SASLPlain:
-		return plain.Auth{User: user, Pass: pass}.AsMechanism()
+		return plain.Plain(func(context.Context) (plain.Auth, error) {
+			return plain.Auth{User: user, Pass: string(pw.get())}, nil
+		})
 	case SASLScramSHA256:
-		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
+		return scram.Sha256(func(context.Context) (scram.Auth, error) {
+			return scram.Auth{User: user, Pass: string(pw.get())}, nil
+		})
 	case SASLScramSHA512:
-		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
+		return scram.Sha512(func(context.Context) (scram.Auth, error) {
+			return scram.Auth{User: user, Pass: string(pw.get())}, nil
+		})
 	}
 	return nil
+}
+
+// rereadSecret is a secret read again from its file each time it is used (a few bytes: cheaper
+// than the handshake or request it feeds), so that a rotated Kubernetes Secret is picked up
+// without a restart. A file that cannot be read keeps the last good value: a Secret being
+// rewritten must not turn into an empty password, and a wrong one fails loudly anyway.
+type rereadSecret struct {
+	file     string // "" means val never changes
+	onChange func(file string)
+
+	mu  sync.Mutex
+	val Secret
+}
+
+func (r *rereadSecret) get() Secret {
+	if r.file == "" {
+		return r.val
+	}
+	v, err := ReadSecretFile(r.file)
+	r.mu.Lock()
+	changed := err == nil && v != r.val
+	if changed {
+		r.val = v
+	}
+	val := r.val
+	r.mu.Unlock()
+	if changed && r.onChange != nil {
+		r.onChange(r.file)
+	}
+	return val
 }
 
 // ResetOffset is where a new consumer group starts, for kgo.ConsumeResetOffset.
@@ -70,13 +121,33 @@ func (k *KafkaConfig) ResetOffset() kgo.Offset {
 
 // RegistryOpts builds the franz-go schema registry client options: URLs, authentication and TLS.
 func (c *Config) RegistryOpts() ([]sr.ClientOpt, error) {
+	return c.RegistryOptsNotify(nil)
+}
+
+// RegistryOptsNotify is RegistryOpts that calls onSecretChange(file) when the password or token
+// read again from schemaRegistry.basicAuth.passwordFile or bearerTokenFile differs from the one
+// used before. The file is read before every registry request (they are rare: schemas are
+// cached by id), so a rotated secret is used from the next request on.
+func (c *Config) RegistryOptsNotify(onSecretChange func(file string)) ([]sr.ClientOpt, error) {
 	r := &c.SchemaRegistry
 	// sr.URLs rewrites its argument in place; give it a copy.
 	opts := []sr.ClientOpt{sr.URLs(slices.Clone(r.URLs)...)}
-	if r.BasicAuth.Username != "" {
+	switch {
+	case r.BasicAuth.Username != "" && r.BasicAuth.PasswordFile != "":
+		user, pw := r.BasicAuth.Username, &rereadSecret{file: r.BasicAuth.PasswordFile, val: r.BasicAuth.Password, onChange: onSecretChange}
+		opts = append(opts, sr.PreReq(func(req *http.Request) error {
+			req.SetBasicAuth(user, string(pw.get()))
+			return nil
+		}))
+	case r.BasicAuth.Username != "":
 		opts = append(opts, sr.BasicAuth(r.BasicAuth.Username, string(r.BasicAuth.Password)))
-	}
-	if r.BearerToken != "" {
+	case r.BearerTokenFile != "":
+		tok := &rereadSecret{file: r.BearerTokenFile, val: r.BearerToken, onChange: onSecretChange}
+		opts = append(opts, sr.PreReq(func(req *http.Request) error {
+			req.Header.Set("Authorization", "Bearer "+string(tok.get()))
+			return nil
+		}))
+	case r.BearerToken != "":
 		opts = append(opts, sr.BearerToken(string(r.BearerToken)))
 	}
 	if r.TLS.isSet() {

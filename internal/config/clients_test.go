@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -17,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,7 +162,7 @@ func TestRegistryOpts(t *testing.T) {
 				_, _ = w.Write([]byte(`["a-value"]`))
 			}))
 			defer srv.Close()
-			data := strings.Replace(base, "  urls: [http://localhost:8081]", "  urls: ["+srv.URL+"]\n"+tt.auth, 1)
+			data := strings.Replace(base, "  urls: [http://localhost:8081]", "  urls: ["+srv.URL+"]\n  allowInsecureHTTP: true\n"+tt.auth, 1)
 			cfg, err := parse(data, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -261,5 +263,123 @@ func TestTLSFileErrors(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, errLines(t, err)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// The SASL password of passwordFile is read at each authentication: after the file is
+// rewritten, the next authentication sends the new password and the change is reported once,
+// by file name; a file that cannot be read keeps the last good password.
+func TestSASLPasswordFileReread(t *testing.T) {
+	for _, mech := range []string{SASLPlain, SASLScramSHA512} {
+		t.Run(mech, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "kafka-pw")
+			writeFile(t, file, "old-pw\n")
+			data := strings.Replace(base, "  brokers: [localhost:9092]",
+				"  brokers: [localhost:9092]\n  sasl: {mechanism: "+mech+", username: u, allowPlaintext: true, passwordFile: "+file+"}", 1)
+			cfg, err := parse(data, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var changes []string
+			s := &cfg.Kafka.SASL
+			a := &rereadSecret{file: s.PasswordFile, val: s.Password, onChange: func(f string) { changes = append(changes, f) }}
+			steps := []struct {
+				write   string // "" leaves the file; "-" removes it
+				want    string
+				changes int
+			}{
+				{want: "old-pw"},
+				{write: "new-pw\n", want: "new-pw", changes: 1},
+				{want: "new-pw", changes: 1},
+				{write: "-", want: "new-pw", changes: 1},
+				{write: "newer-pw", want: "newer-pw", changes: 2},
+			}
+			for i, st := range steps {
+				switch st.write {
+				case "":
+				case "-":
+					if err := os.Remove(file); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					writeFile(t, file, st.write)
+				}
+				if got := string(a.get()); got != st.want || len(changes) != st.changes {
+					t.Errorf("step %d: password %q, %d changes; want %q, %d", i, got, len(changes), st.want, st.changes)
+				}
+			}
+			for _, c := range changes {
+				if c != file {
+					t.Errorf("change reported as %q, want the file name", c)
+				}
+			}
+		})
+	}
+	// And through the mechanism kgo is given: PLAIN's first message carries the password.
+	dir := t.TempDir()
+	file := filepath.Join(dir, "kafka-pw")
+	writeFile(t, file, "old-pw")
+	s := &SASLConfig{Mechanism: SASLPlain, Username: "u", Password: "old-pw", PasswordFile: file}
+	m := s.mechanism(nil)
+	writeFile(t, file, "new-pw")
+	_, first, err := m.Authenticate(context.Background(), "broker:9092")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "\x00u\x00new-pw"; string(first) != want {
+		t.Errorf("PLAIN sends %q, want %q", first, want)
+	}
+}
+
+// The registry's passwordFile and bearerTokenFile are read before each request: after the file
+// is rewritten, the next request carries the new secret and the change is reported once.
+func TestRegistrySecretFileReread(t *testing.T) {
+	basic := func(pw string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte("reg-user:"+pw)) }
+	tests := []struct {
+		name, key, old, new, wantOld, wantNew string
+	}{
+		{"basic", "  basicAuth: {username: reg-user, passwordFile: %s}", "pw-1\n", "pw-2\n", basic("pw-1"), basic("pw-2")},
+		{"bearer", "  bearerTokenFile: %s", "tok-1", "tok-2", "Bearer tok-1", "Bearer tok-2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "secret")
+			writeFile(t, file, tt.old)
+			var gotAuth string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gotAuth = r.Header.Get("Authorization")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`[]`))
+			}))
+			defer srv.Close()
+			data := strings.Replace(base, "  urls: [http://localhost:8081]", "  urls: ["+srv.URL+"]\n  allowInsecureHTTP: true\n"+fmt.Sprintf(tt.key, file), 1)
+			cfg, err := parse(data, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var changes []string
+			opts, err := cfg.RegistryOptsNotify(func(f string) { changes = append(changes, f) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := sr.NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Subjects(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if gotAuth != tt.wantOld || len(changes) != 0 {
+				t.Errorf("before the rewrite: %q, %d changes; want %q, 0", gotAuth, len(changes), tt.wantOld)
+			}
+			writeFile(t, file, tt.new)
+			if _, err := cl.Subjects(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if gotAuth != tt.wantNew || !slices.Equal(changes, []string{file}) {
+				t.Errorf("after the rewrite: %q, changes %q; want %q, [%s]", gotAuth, changes, tt.wantNew, file)
+			}
+		})
 	}
 }

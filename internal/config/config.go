@@ -63,7 +63,16 @@ type KafkaConfig struct {
 	RebalanceTimeout  time.Duration  `yaml:"rebalanceTimeout"`
 	HeartbeatInterval time.Duration  `yaml:"heartbeatInterval"`
 	DialTimeout       time.Duration  `yaml:"dialTimeout"`
+	// IsolationLevel is read_committed (the default: records of aborted or still open
+	// transactions are never delivered) or read_uncommitted.
+	IsolationLevel string `yaml:"isolationLevel"`
 }
+
+// What KafkaConfig.IsolationLevel may be.
+const (
+	ReadCommitted   = "read_committed"
+	ReadUncommitted = "read_uncommitted"
+)
 
 // What KafkaConfig.StartOffset may be.
 const (
@@ -97,6 +106,9 @@ type SASLConfig struct {
 	// Password is the password, read from PasswordFile at load time when that is set.
 	Password     Secret `yaml:"password"`
 	PasswordFile string `yaml:"passwordFile"`
+	// AllowPlaintext lets PLAIN run without kafka.tls, sending the password in the clear. It
+	// is an explicit opt-in, still warned about, because the default must not leak it.
+	AllowPlaintext bool `yaml:"allowPlaintext"`
 }
 
 // SASL mechanisms.
@@ -114,6 +126,9 @@ type RegistryConfig struct {
 	BearerToken     Secret    `yaml:"bearerToken"`
 	BearerTokenFile string    `yaml:"bearerTokenFile"`
 	TLS             TLSConfig `yaml:"tls"`
+	// AllowInsecureHTTP lets credentials (basic auth, a bearer token) go to an http:// URL.
+	// It is an explicit opt-in, still warned about, because the default must not leak them.
+	AllowInsecureHTTP bool `yaml:"allowInsecureHTTP"`
 }
 
 // BasicAuthConfig is HTTP basic authentication.
@@ -335,6 +350,7 @@ func defaultConfig() *Config {
 			RebalanceTimeout:  60 * time.Second,
 			HeartbeatInterval: 3 * time.Second,
 			DialTimeout:       10 * time.Second,
+			IsolationLevel:    ReadCommitted,
 		},
 		DeadLetter: DeadLetterConfig{IncludeValue: true},
 		Connector: ConnectorConfig{

@@ -85,6 +85,7 @@ func baseWant() *Config {
 			RebalanceTimeout:  60 * time.Second,
 			HeartbeatInterval: 3 * time.Second,
 			DialTimeout:       10 * time.Second,
+			IsolationLevel:    "read_committed",
 		},
 		SchemaRegistry: RegistryConfig{URLs: []string{"http://localhost:8081"}},
 		Tenants: map[string]*TenantConfig{"main": {
@@ -196,11 +197,23 @@ func TestBrokenConfigs(t *testing.T) {
 		{name: "sasl mechanism",
 			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: GSSAPI, username: u, password: p}",
 			want: []string{`test.yaml:3: kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "GSSAPI"`}},
+		{name: "isolation level",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  isolationLevel: committed",
+			want: []string{`test.yaml:3: kafka.isolationLevel: must be read_committed or read_uncommitted, got "committed"`}},
+		{name: "sasl plain without tls",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl:\n    mechanism: PLAIN\n    username: u\n    password: p",
+			want: []string{`test.yaml:4: kafka.sasl.mechanism: PLAIN without kafka.tls sends the password unencrypted; enable kafka.tls or set kafka.sasl.allowPlaintext: true to allow it`}},
+		{name: "registry basic auth over http",
+			from: "  urls: [http://localhost:8081]", to: "  urls: [https://r:8081, http://localhost:8081]\n  basicAuth: {username: u, password: p}",
+			want: []string{`test.yaml:4: schemaRegistry.urls[1]: uses http://, which sends the registry credentials unencrypted; set schemaRegistry.allowInsecureHTTP: true to allow it`}},
+		{name: "registry bearer token over http",
+			from: "  urls: [http://localhost:8081]", to: "  urls: [http://localhost:8081]\n  bearerToken: t0k3n",
+			want: []string{`test.yaml:4: schemaRegistry.urls[0]: uses http://, which sends the registry credentials unencrypted; set schemaRegistry.allowInsecureHTTP: true to allow it`}},
 		{name: "sasl credentials without mechanism",
 			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {username: u, password: p}",
 			want: []string{`test.yaml:3: kafka.sasl.mechanism: is required when a username or password is set (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)`}},
 		{name: "sasl mechanism without password",
-			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: PLAIN, username: u}",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: SCRAM-SHA-256, username: u}",
 			want: []string{`test.yaml:3: kafka.sasl.password: one of password or passwordFile is required`}},
 		{name: "sasl mechanism without username",
 			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: SCRAM-SHA-256, password: p}",
@@ -233,7 +246,7 @@ func TestBrokenConfigs(t *testing.T) {
 			from: "urls: [http://localhost:8081]", to: "urls: [localhost:8081]",
 			want: []string{`test.yaml:4: schemaRegistry.urls[0]: must be an http:// or https:// URL`}},
 		{name: "registry basic and bearer",
-			from: "  urls: [http://localhost:8081]", to: "  urls: [http://localhost:8081]\n  basicAuth: {username: u, password: p}\n  bearerToken: t",
+			from: "  urls: [http://localhost:8081]", to: "  urls: [https://localhost:8081]\n  basicAuth: {username: u, password: p}\n  bearerToken: t",
 			want: []string{`test.yaml:6: schemaRegistry.bearerToken: set only one of basicAuth and bearerToken`}},
 		{name: "cluster and baseURL",
 			from: "    cluster: vcc-na12", to: "    cluster: vcc-na12\n    baseURL: https://127.0.0.1:8443",
@@ -764,6 +777,67 @@ func TestIncludePrivateValues(t *testing.T) {
 			}
 			if got := p.HasPrivateVariable(); got != tc.want {
 				t.Errorf("HasPrivateVariable() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestInsecureOptIns checks that each opt-in makes its setting load, and that every insecure
+// setting allowed (opted in or not) is listed by Warnings with its line, never with a secret.
+func TestInsecureOptIns(t *testing.T) {
+	tests := []struct {
+		name     string
+		from, to string // replaced once in base
+		want     []string
+	}{
+		{name: "secure base", want: nil},
+		{name: "kafka insecureSkipVerify",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  tls:\n    enabled: true\n    insecureSkipVerify: true",
+			want: []string{"test.yaml:5: kafka.tls.insecureSkipVerify: the brokers' certificates are not verified; anyone on the path can impersonate them and read the records and credentials"}},
+		{name: "sasl plain opted in",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl:\n    mechanism: PLAIN\n    username: u\n    password: pw-s3cr3t\n    allowPlaintext: true",
+			want: []string{"test.yaml:7: kafka.sasl.allowPlaintext: SASL PLAIN without TLS: the password is sent unencrypted"}},
+		{name: "sasl plain over tls is not warned",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  tls: {enabled: true}\n  sasl: {mechanism: PLAIN, username: u, password: pw-s3cr3t}",
+			want: nil},
+		{name: "sasl scram without tls is not warned",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: SCRAM-SHA-512, username: u, password: pw-s3cr3t}",
+			want: nil},
+		{name: "registry http with credentials opted in",
+			from: "  urls: [http://localhost:8081]", to: "  urls: [http://localhost:8081]\n  basicAuth: {username: u, password: pw-s3cr3t}\n  allowInsecureHTTP: true",
+			want: []string{"test.yaml:6: schemaRegistry.allowInsecureHTTP: schemaRegistry.urls[0] uses http://: the registry credentials are sent unencrypted"}},
+		{name: "registry http without credentials is not warned",
+			from: "  urls: [http://localhost:8081]", to: "  urls: [http://localhost:8081]\n  allowInsecureHTTP: true",
+			want: nil},
+		{name: "registry insecureSkipVerify",
+			from: "  urls: [http://localhost:8081]", to: "  urls: [https://localhost:8081]\n  tls: {insecureSkipVerify: true}",
+			want: []string{"test.yaml:5: schemaRegistry.tls.insecureSkipVerify: the registry's certificate is not verified; anyone on the path can impersonate it and read the credentials"}},
+		{name: "tenant http opted in",
+			from: "    cluster: vcc-na12", to: "    baseURL: http://127.0.0.1:8080\n    allowInsecureHTTP: true",
+			want: []string{"test.yaml:7: tenants.main.baseURL: uses http:// (allowInsecureHTTP: true): the action token and the variables are sent unencrypted"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := base
+			if tt.from != "" {
+				if !strings.Contains(base, tt.from) {
+					t.Fatalf("base does not contain %q", tt.from)
+				}
+				data = strings.Replace(base, tt.from, tt.to, 1)
+			}
+			cfg, err := parse(data, nil)
+			if err != nil {
+				t.Fatalf("parse: %v\nconfig:\n%s", err, data)
+			}
+			var got []string
+			for _, w := range cfg.Warnings() {
+				got = append(got, w.String())
+				if strings.Contains(w.String(), "s3cr3t") {
+					t.Errorf("warning shows a secret: %s", w)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s\nconfig:\n%s", diff, data)
 			}
 		})
 	}

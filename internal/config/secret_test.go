@@ -55,7 +55,7 @@ func TestSecretMasking(t *testing.T) {
 // A loaded config printed or marshalled whole shows no secret.
 func TestConfigDumpMasksSecrets(t *testing.T) {
 	data := strings.Replace(base, "  brokers: [localhost:9092]",
-		"  brokers: [localhost:9092]\n  sasl: {mechanism: PLAIN, username: u, password: kafka-pw-1}", 1)
+		"  brokers: [localhost:9092]\n  sasl: {mechanism: PLAIN, username: u, password: kafka-pw-1, allowPlaintext: true}", 1)
 	cfg, err := parse(data, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -84,7 +84,12 @@ func (l *loader) validateKafka(k *KafkaConfig) {
 	} else if k.TLS.isSet() {
 		l.add("kafka.tls.enabled", "is false but other kafka.tls keys are set; set enabled: true to use TLS")
 	}
-	l.validateSASL(&k.SASL)
+	switch k.IsolationLevel {
+	case ReadCommitted, ReadUncommitted:
+	default:
+		l.add("kafka.isolationLevel", "must be read_committed or read_uncommitted, got %s", l.show("kafka.isolationLevel", k.IsolationLevel))
+	}
+	l.validateSASL(&k.SASL, k.TLS.Enabled)
 	if k.FetchMaxBytes < 1 || k.FetchMaxBytes > GiB {
 		l.add("kafka.fetchMaxBytes", "must be between 1 and 1GiB, got %d", k.FetchMaxBytes)
 	}
@@ -108,7 +113,7 @@ func (l *loader) durationIn(path string, d, lo, hi time.Duration) {
 	}
 }
 
-func (l *loader) validateSASL(s *SASLConfig) {
+func (l *loader) validateSASL(s *SASLConfig, tlsEnabled bool) {
 	const p = "kafka.sasl"
 	switch s.Mechanism {
 	case "":
@@ -122,6 +127,10 @@ func (l *loader) validateSASL(s *SASLConfig) {
 	}
 	if s.Username == "" {
 		l.add(p+".username", "is required with a SASL mechanism")
+	}
+	if s.Mechanism == SASLPlain && !tlsEnabled && !s.AllowPlaintext {
+		// SCRAM never sends the password itself; PLAIN does, readable by anyone on the path.
+		l.add(p+".mechanism", "PLAIN without kafka.tls sends the password unencrypted; enable kafka.tls or set kafka.sasl.allowPlaintext: true to allow it")
 	}
 	l.secret(p, "password", "passwordFile", &s.Password, &s.PasswordFile, true)
 }
@@ -214,6 +223,13 @@ func (l *loader) validateRegistry(c *Config) {
 	l.secret(p, "bearerToken", "bearerTokenFile", &r.BearerToken, &r.BearerTokenFile, false)
 	if ba.Username != "" && r.BearerToken != "" {
 		l.add(p+".bearerToken", "set only one of basicAuth and bearerToken")
+	}
+	if r.hasCredentials() && !r.AllowInsecureHTTP {
+		for i, s := range r.URLs {
+			if u, err := url.Parse(s); err == nil && u.Scheme == "http" && u.Host != "" && u.User == nil {
+				l.add(fmt.Sprintf("%s.urls[%d]", p, i), "uses http://, which sends the registry credentials unencrypted; set schemaRegistry.allowInsecureHTTP: true to allow it")
+			}
+		}
 	}
 	if r.TLS.isSet() {
 		l.checkTLS(p+".tls", &r.TLS)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +26,56 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, dst any) error {
 		return fmt.Errorf("decoding request: %w", err)
 	}
 	return nil
+}
+
+// guardAdmin wraps an admin handler that changes state. The admin endpoints have no
+// authentication, so without it any web page the developer visits could change faults: a
+// cross-site form POST (text/plain or form-encoded, which browsers send without asking) gets a
+// 415, and a page reached through DNS rebinding (same origin, but its own name in the Host
+// header) gets a 403.
+func (s *Server) guardAdmin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.adminHostAllowed(r.Host) {
+			writeError(w, http.StatusForbidden, "Host header is not the simulator's address; start it with --admin-host to allow another")
+			return
+		}
+		if r.Method == http.MethodPost {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+				return
+			}
+		}
+		next(w, r)
+	}
+}
+
+// adminHostAllowed reports whether host (a Host header) names this simulator: its listen
+// address, a loopback name (localhost, 127.0.0.1, [::1]) with its port, or one of
+// Config.AdminHosts. Before Start (the Handler served by httptest) the port is not known, and
+// a loopback name with any port matches.
+func (s *Server) adminHostAllowed(host string) bool {
+	for _, h := range s.cfg.AdminHosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		name, port = host, ""
+	}
+	loopback := strings.EqualFold(name, "localhost")
+	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
+		loopback = true
+	}
+	addr := s.addr.Load()
+	if addr == nil {
+		return loopback
+	}
+	if strings.EqualFold(host, *addr) {
+		return true
+	}
+	_, listenPort, err := net.SplitHostPort(*addr)
+	return err == nil && loopback && port == listenPort
 }
 
 func (s *Server) serveGetFaults(w http.ResponseWriter, _ *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -25,6 +26,19 @@ const shutdownTimeout = 5 * time.Second
 var errNoCA = errors.New("--ca-out needs the generated certificate: not with --cert/--key or --plain-http")
 
 // tenantFlags collects repeated --tenant ID:TOKEN values.
+// hostFlags collects repeated --admin-host values.
+type hostFlags []string
+
+func (f *hostFlags) String() string { return strings.Join(*f, ",") }
+
+func (f *hostFlags) Set(v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("want host:port, got %q", v)
+	}
+	*f = append(*f, v)
+	return nil
+}
+
 type tenantFlags []Tenant
 
 func (f *tenantFlags) String() string {
@@ -72,6 +86,8 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		verbose     = fs.Bool("v", false, "log every API request (never values or tokens)")
 	)
 	fs.Var(&tenants, "tenant", "tenant credential `ID:TOKEN` (repeatable)")
+	var adminHosts hostFlags
+	fs.Var(&adminHosts, "admin-host", "`host:port` the Host header of admin POSTs and DELETEs may also be, besides the listen address and localhost with its port (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,6 +103,7 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		JournalSize: *journalSize,
 		PlainHTTP:   *plainHTTP,
 		Seed:        *seed,
+		AdminHosts:  adminHosts,
 		Faults:      Faults{Latency: *latency, LatencyJitter: *jitter, ErrorRate: *errorRate, DropRate: *dropRate},
 	}
 	if *tenantsFile != "" {

@@ -11,7 +11,9 @@
 // server-rendered pages that show what an agent and an IVR script would see.
 //
 // The /sim/* admin endpoints and the pages have no authentication: the simulator listens on
-// loopback by default and its journal holds values as received, private ones included.
+// loopback by default and its journal holds values as received, private ones included. The
+// admin requests that change state need a Host header naming the simulator and, for POSTs, a
+// JSON Content-Type, so a web page the developer visits cannot change them (see guardAdmin).
 package sim
 
 import (
@@ -25,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,6 +98,12 @@ type Config struct {
 	// Logger receives start-up and per-request debug lines (default: none). It never receives
 	// a token or a variable's value.
 	Logger *zap.Logger
+	// AdminHosts are host:port values the Host header of a state-changing admin request
+	// (POST /sim/faults, POST and DELETE /sim/interactions) may also be, besides the listen
+	// address and loopback names with its port: the name the simulator is reached by, like
+	// sim:8443 in a compose network. Anything else gets a 403, so a web page the developer
+	// visits cannot change faults through DNS rebinding.
+	AdminHosts []string
 }
 
 // Server is one simulated API. Its methods are safe for concurrent use.
@@ -121,6 +130,8 @@ type Server struct {
 	life   sync.Mutex // guards srv and served
 	srv    *http.Server
 	served chan struct{} // closed when the serving goroutine returns
+	// addr is the address Start listens on, for the admin Host check; nil before Start.
+	addr atomic.Pointer[string]
 }
 
 // tenant is one tenant's credential, rate window and interactions.
@@ -229,10 +240,14 @@ func (s *Server) Start(ctx context.Context, addr string) (string, error) {
 		Handler:           s.handler,
 		TLSConfig:         s.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 	}
 	s.srv, s.served = srv, make(chan struct{})
+	listening := ln.Addr().String()
+	s.addr.Store(&listening)
 	refusing := &refusingListener{Listener: ln, refuse: s.refusing}
 	scheme := "https"
 	if s.tlsConfig == nil {
@@ -260,6 +275,14 @@ func (s *Server) Start(ctx context.Context, addr string) (string, error) {
 	}
 	return url, nil
 }
+
+// The bounds of one request on a listening simulator. A slow client must not hold a
+// connection forever, but WriteTimeout also bounds the injected latency and a large journal's
+// download, so it is generous: a fault of more than 5 minutes' latency is cut off.
+const (
+	readTimeout  = time.Minute
+	writeTimeout = 5 * time.Minute
+)
 
 // Shutdown stops listening and waits, up to ctx, for requests in flight; then it waits for the
 // serving goroutine. Without Start it does nothing.

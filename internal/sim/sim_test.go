@@ -137,6 +137,9 @@ func (h *harness) admin(method, path, body string) reply {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := h.hc.Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)

@@ -58,6 +58,10 @@ func (s *Set) Run(ctx context.Context) error {
 	opts := append(append([]kgo.Opt{}, s.loader.KafkaOpts...),
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Transaction markers take offsets too, often the last one of a partition; kgo drops
+		// them by default, so loading could never see the end offset it waits for. Kept, they
+		// move the position past themselves and are otherwise skipped.
+		kgo.KeepControlRecords(),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -102,6 +106,9 @@ func (s *Set) Run(ctx context.Context) error {
 			values := make([]any, len(ftp.Records))
 			usable := make([]bool, len(ftp.Records))
 			for i, r := range ftp.Records {
+				if r.Attrs.IsControl() {
+					continue
+				}
 				if usable[i], values[i], fatal = s.decode(ctx, byTopic[r.Topic], r, log); fatal != nil {
 					return
 				}
@@ -164,7 +171,7 @@ func (s *Set) noteProgress(remaining map[topicPartition]int64, start time.Time, 
 	s.loading.Store(&why)
 }
 
-// endOffsets lists where each partition of topics ends now, retrying (not ready meanwhile)
+// endOffsets lists where each partition of topics ends now (its last stable offset), retrying (not ready meanwhile)
 // until it succeeds or ctx ends. It returns the partitions that hold records to read.
 func (s *Set) endOffsets(ctx context.Context, adm *kadm.Client, topics []string, log *zap.Logger) (map[topicPartition]int64, error) {
 	bo := backoff.NewExponentialBackOff()
@@ -191,7 +198,11 @@ func (s *Set) endOffsets(ctx context.Context, adm *kadm.Client, topics []string,
 }
 
 func listEnds(ctx context.Context, adm *kadm.Client, topics []string) (map[topicPartition]int64, error) {
-	ends, err := adm.ListEndOffsets(ctx, topics...)
+	// The last stable offset, not the high watermark: records of a transaction still open
+	// are past it, and a read_committed client cannot see them until it ends, which may be
+	// never (a producer that died mid-transaction holds it until the transaction times out).
+	// A read_uncommitted client reaches it too, and reads on past it.
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err != nil {
 		return nil, err
 	}

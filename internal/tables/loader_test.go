@@ -77,20 +77,30 @@ type running struct {
 
 func runSet(t *testing.T, seeds []string, specs ...Spec) *running {
 	t.Helper()
+	return runSetOpts(t, []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100 * time.Millisecond)}, specs...)
+}
+
+func runSetOpts(t *testing.T, kopts []kgo.Opt, specs ...Spec) *running {
+	t.Helper()
 	decs := make([]Decoder, len(specs))
 	for i := range decs {
 		decs[i] = schemas.NewJSONDecoder()
 	}
-	return runSetDecoders(t, seeds, decs, specs...)
+	return runSetWith(t, kopts, decs, specs...)
 }
 
 func runSetDecoders(t *testing.T, seeds []string, decs []Decoder, specs ...Spec) *running {
+	t.Helper()
+	return runSetWith(t, []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100 * time.Millisecond)}, decs, specs...)
+}
+
+func runSetWith(t *testing.T, kopts []kgo.Opt, decs []Decoder, specs ...Spec) *running {
 	t.Helper()
 	s, err := New(specs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Prepare(LoaderOptions{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100 * time.Millisecond)},
+	if err := s.Prepare(LoaderOptions{KafkaOpts: kopts,
 		Decoders: decs, Logger: zaptest.NewLogger(t)}); err != nil {
 		t.Fatal(err)
 	}
@@ -318,4 +328,57 @@ func TestSetSkipsHostileAvroRow(t *testing.T) {
 	// It keeps following after the hostile row.
 	kafkatest.ProduceSync(t, seeds, &kgo.Record{Topic: topic, Key: []byte("4"), Value: avroRow(4, "bronze")})
 	eventually(t, "the row after the hostile one", func() bool { return r.set.Lookup("customers", "4") != nil })
+}
+
+// Under read_committed, a table skips the records of an aborted transaction and catches up
+// although the last offsets are transaction markers (never handed over as records) and a
+// transaction is still open (its records are past the last stable offset, unseen until it
+// ends); once that transaction commits, its rows arrive.
+func TestSetTransactions(t *testing.T) {
+	seeds := kafkatest.Brokers(t)
+	topic := kafkatest.UniqueName(t, "customers")
+	kafkatest.CreateTopic(t, seeds, topic, 2)
+	txn, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(kafkatest.UniqueName(t, "txn")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	produce := func(end *kgo.TransactionEndTry, recs ...*kgo.Record) {
+		t.Helper()
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if end != nil {
+			if err := txn.EndTransaction(ctx, *end); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce(new(kgo.TryCommit), customer(t, topic, 1, "gold"), customer(t, topic, 2, "gold"))
+	produce(new(kgo.TryAbort), customer(t, topic, 1, "aborted"), customer(t, topic, 3, "aborted"))
+	produce(nil, customer(t, topic, 4, "open")) // left open while the table loads
+
+	r := runSetOpts(t, []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted())}, customersSpec(t, topic, 0))
+	r.waitCaughtUp(t)
+	tier := func(id string) any {
+		if row := r.set.Lookup("customers", id); row != nil {
+			return row["tier"]
+		}
+		return nil
+	}
+	for id, want := range map[string]any{"1": "gold", "2": "gold", "3": nil, "4": nil} {
+		if got := tier(id); got != want {
+			t.Errorf("customer %s: tier %v, want %v", id, got, want)
+		}
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the committed open transaction's row", func() bool { return tier("4") == "open" })
 }
