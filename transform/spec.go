@@ -6,7 +6,8 @@ package transform
 
 import "time"
 
-// Spec is the configuration of one pipeline as the config package hands it over.
+// Spec is the configuration of one pipeline in plain values: internal/app builds it from the
+// config file, tests and tools write it directly. Compile is the authority on what it means.
 type Spec struct {
 	// Name names the pipeline in errors, metrics and dead-letter headers.
 	Name string

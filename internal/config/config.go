@@ -8,6 +8,13 @@
 //
 // Secrets (tokens, passwords) are held in the Secret type, which never prints its value, and
 // no error of this package contains one.
+//
+// What a pipeline means (its expressions, what onDelete does) is package transform's to say;
+// internal/app converts a PipelineConfig to a transform.Spec and reports what transform.Compile
+// finds at the positions this package keeps: Config.ErrorAt for a file that loaded, Draft.ErrorAt
+// for one that did not. This package does not import transform. It still checks a few pipeline
+// rules itself (onDelete, variable names, displayName, dataType) so that a file that does not
+// load reports them at once with its other problems, in messages of its own.
 package config
 
 import (
@@ -17,8 +24,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"github.com/augment-connector/augment-connector/transform"
 )
 
 // Config is the whole configuration file.
@@ -185,13 +190,22 @@ type PipelineConfig struct {
 	Decode     DecodeConfig `yaml:"decode"`
 	Filter     string       `yaml:"filter"`
 	Identifier string       `yaml:"identifier"`
-	OnDelete   string       `yaml:"onDelete"`
+	// OnDelete is what a delete or a tombstone does: OnDeleteSkip or OnDeleteProcess.
+	OnDelete string `yaml:"onDelete"`
 	// OnLookupMiss is what a record whose lookup(table, key) found no row does: skip, retry
 	// (for LookupRetryWindow) or deadLetter.
 	OnLookupMiss      string           `yaml:"onLookupMiss"`
 	LookupRetryWindow time.Duration    `yaml:"lookupRetryWindow"`
 	Variables         []VariableConfig `yaml:"variables"`
 }
+
+// What PipelineConfig.OnDelete may be. What they mean is transform's (transform.OnDeleteSkip
+// and OnDeleteProcess); config names them only to default and to place a wrong value at its
+// line, and internal/app's tests check that the two packages accept the same values.
+const (
+	OnDeleteSkip    = "skip"
+	OnDeleteProcess = "process"
+)
 
 // What PipelineConfig.OnLookupMiss may be.
 const (
@@ -259,31 +273,6 @@ type VariableConfig struct {
 	DisplayName StringAttr `yaml:"displayName"`
 	DataType    StringAttr `yaml:"dataType"`
 	Privacy     BoolAttr   `yaml:"privacy"`
-}
-
-// Spec converts the pipeline to the form the transform package compiles. Expressions are not
-// compiled here; the caller compiles them and reports failures with (*Config).ErrorAt at the
-// key paths pipelines[i].filter, .identifier, .variables[j].value and .variables[j].<attr>.
-func (p *PipelineConfig) Spec() transform.Spec {
-	s := transform.Spec{
-		Name:       p.Name,
-		Filter:     p.Filter,
-		Identifier: p.Identifier,
-		OnDelete:   p.OnDelete,
-		Variables:  make([]transform.VariableSpec, len(p.Variables)),
-	}
-	for i, v := range p.Variables {
-		s.Variables[i] = transform.VariableSpec{
-			Name:        v.Name,
-			Value:       v.Value,
-			IVR:         v.IVR.attr(),
-			Display:     v.Display.attr(),
-			Privacy:     v.Privacy.attr(),
-			DisplayName: v.DisplayName.attr(),
-			DataType:    v.DataType.attr(),
-		}
-	}
-	return s
 }
 
 // DeadLetterConfig is where records that cannot succeed go.
@@ -380,7 +369,7 @@ func (t *TenantConfig) setDefaults() {
 func (p *PipelineConfig) setDefaults() {
 	*p = PipelineConfig{
 		Decode:            DecodeConfig{Format: FormatAvroRegistry, MaxRecordBytes: DefaultMaxRecordBytes},
-		OnDelete:          transform.OnDeleteSkip,
+		OnDelete:          OnDeleteSkip,
 		OnLookupMiss:      LookupMissSkip,
 		LookupRetryWindow: 30 * time.Second,
 	}

@@ -15,8 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/augment-connector/augment-connector/transform"
 )
 
 func TestMain(m *testing.M) {
@@ -505,45 +503,6 @@ func TestLineAndErrorAt(t *testing.T) {
 	}
 	if err := (Errors{}).Err(); err != nil {
 		t.Errorf("empty Errors.Err() = %v", err)
-	}
-}
-
-func TestSpec(t *testing.T) {
-	cfg, err := parse(strings.Replace(base, "        dataType: text", `        dataType: text
-        ivr: true
-        display: {expr: after.vip}
-        privacy: {expr: "after.secret != nil"}
-      - name: _b
-        value: after.b
-        displayName: {expr: '"B " + after.kind'}
-        dataType: {expr: after.type}`, 1), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := transform.Spec{
-		Name:       "customers",
-		Identifier: "after.interaction_id",
-		OnDelete:   "skip",
-		Variables: []transform.VariableSpec{{
-			Name:        "_customerTier",
-			Value:       "after.tier",
-			IVR:         transform.Attr{Literal: true},
-			Display:     transform.Attr{Expr: "after.vip"},
-			Privacy:     transform.Attr{Expr: "after.secret != nil"},
-			DisplayName: transform.Attr{Literal: "Customer Tier"},
-			DataType:    transform.Attr{Literal: "text"},
-		}, {
-			Name:        "_b",
-			Value:       "after.b",
-			IVR:         transform.Attr{Literal: false},
-			Display:     transform.Attr{Literal: false},
-			Privacy:     transform.Attr{Literal: false},
-			DisplayName: transform.Attr{Expr: `"B " + after.kind`},
-			DataType:    transform.Attr{Expr: "after.type"},
-		}},
-	}
-	if diff := cmp.Diff(want, cfg.Pipelines[0].Spec()); diff != "" {
-		t.Errorf("Spec (-want +got):\n%s", diff)
 	}
 }
 
