@@ -192,6 +192,19 @@ func Compile(spec Spec, opts ...Option) (*Pipeline, error) {
 // Name is the pipeline's name from its Spec.
 func (p *Pipeline) Name() string { return p.name }
 
+// MayBePrivate reports whether a variable of p may be private: its privacy is true, or an
+// expression decides it per record. The connector keeps no value in the dead letters of such a
+// pipeline (unless deadLetter.includePrivateValues says otherwise), so the answer must come
+// from the pipeline as compiled, not from a second reading of its configuration.
+func (p *Pipeline) MayBePrivate() bool {
+	for i := range p.vars {
+		if p.vars[i].tmpl.Privacy || p.vars[i].privacy != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // compiler collects every problem instead of stopping at the first.
 type compiler struct {
 	base   []expr.Option

@@ -317,7 +317,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			Transform:         c.Pipelines[i],
 			OnLookupMiss:      pc.OnLookupMiss,
 			LookupRetryWindow: pc.LookupRetryWindow,
-			Private:           pc.HasPrivateVariable(),
+			Private:           c.Pipelines[i].MayBePrivate(),
 		})
 	}
 	if c.Tables != nil {

@@ -291,18 +291,6 @@ type DeadLetterConfig struct {
 	IncludePrivateValues bool `yaml:"includePrivateValues"`
 }
 
-// HasPrivateVariable reports whether a variable of p may be private: privacy is true, or an
-// expression decides it per record. The dead letters of such a pipeline keep no value unless
-// deadLetter.includePrivateValues is set.
-func (p *PipelineConfig) HasPrivateVariable() bool {
-	for _, v := range p.Variables {
-		if v.Privacy.Expr != "" || v.Privacy.Value {
-			return true
-		}
-	}
-	return false
-}
-
 // ConnectorConfig holds the engine's bounds and timers.
 type ConnectorConfig struct {
 	ShutdownTimeout        time.Duration `yaml:"shutdownTimeout"`
