@@ -315,7 +315,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			Tenant:            pc.Tenant,
 			Decoder:           dec,
 			Transform:         c.Pipelines[i],
-			OnLookupMiss:      pc.OnLookupMiss,
+			OnLookupMiss:      c.Pipelines[i].OnLookupMiss(),
 			LookupRetryWindow: pc.LookupRetryWindow,
 			Private:           c.Pipelines[i].MayBePrivate(),
 		})

@@ -12,11 +12,12 @@ import (
 // (pipelines[i].filter, .identifier, .variables[j].value, .variables[j].<attr>).
 func spec(p *config.PipelineConfig) transform.Spec {
 	s := transform.Spec{
-		Name:       p.Name,
-		Filter:     p.Filter,
-		Identifier: p.Identifier,
-		OnDelete:   p.OnDelete,
-		Variables:  make([]transform.VariableSpec, len(p.Variables)),
+		Name:         p.Name,
+		Filter:       p.Filter,
+		Identifier:   p.Identifier,
+		OnDelete:     p.OnDelete,
+		OnLookupMiss: p.OnLookupMiss,
+		Variables:    make([]transform.VariableSpec, len(p.Variables)),
 	}
 	for i, v := range p.Variables {
 		s.Variables[i] = transform.VariableSpec{

@@ -50,9 +50,10 @@ func TestSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := transform.Spec{
-		Name:       "customers",
-		Identifier: "after.interaction_id",
-		OnDelete:   "skip",
+		Name:         "customers",
+		Identifier:   "after.interaction_id",
+		OnDelete:     "skip",
+		OnLookupMiss: "skip",
 		Variables: []transform.VariableSpec{{
 			Name:        "_customerTier",
 			Value:       "after.tier",
@@ -76,8 +77,8 @@ func TestSpec(t *testing.T) {
 	}
 }
 
-// TestConfigAndTransformAgree: config places a wrong onDelete, variable name, displayName or
-// dataType at its line, and transform decides what a pipeline means; both check these rules
+// TestConfigAndTransformAgree: config places a wrong onDelete, onLookupMiss, variable name,
+// displayName or dataType at its line, and transform decides what a pipeline means; both check these rules
 // (config's messages are pinned by its tests), so they must accept exactly the same values.
 func TestConfigAndTransformAgree(t *testing.T) {
 	tests := []struct {
@@ -92,6 +93,14 @@ func TestConfigAndTransformAgree(t *testing.T) {
 			set: func(p *config.PipelineConfig) { p.OnDelete = "drop" }},
 		{field: "onDelete", from: "    tenant: main", to: "    tenant: main\n    onDelete: Skip",
 			set: func(p *config.PipelineConfig) { p.OnDelete = "Skip" }},
+		{field: "onLookupMiss", from: "    tenant: main", to: "    tenant: main\n    onLookupMiss: deadLetter",
+			set: func(p *config.PipelineConfig) { p.OnLookupMiss = "deadLetter" }},
+		{field: "onLookupMiss", from: "    tenant: main", to: "    tenant: main\n    onLookupMiss: retry",
+			set: func(p *config.PipelineConfig) { p.OnLookupMiss = "retry" }},
+		{field: "onLookupMiss", from: "    tenant: main", to: "    tenant: main\n    onLookupMiss: ignore",
+			set: func(p *config.PipelineConfig) { p.OnLookupMiss = "ignore" }},
+		{field: "onLookupMiss", from: "    tenant: main", to: "    tenant: main\n    onLookupMiss: DeadLetter",
+			set: func(p *config.PipelineConfig) { p.OnLookupMiss = "DeadLetter" }},
 		{field: "variables[0].name", from: "name: _customerTier", to: "name: customerTier",
 			set: func(p *config.PipelineConfig) { p.Variables[0].Name = "customerTier" }},
 		{field: "variables[0].name", from: "name: _customerTier", to: "name: _abcdefghijklmnopqrstuvwx",

@@ -10,11 +10,12 @@
 // no error of this package contains one.
 //
 // What a pipeline means (its expressions, what onDelete does) is package transform's to say;
-// internal/app converts a PipelineConfig to a transform.Spec and reports what transform.Compile
-// finds at the positions this package keeps: Config.ErrorAt for a file that loaded, Draft.ErrorAt
-// for one that did not. This package does not import transform. It still checks a few pipeline
-// rules itself (onDelete, variable names, displayName, dataType) so that a file that does not
-// load reports them at once with its other problems, in messages of its own.
+// internal/app converts a PipelineConfig to a transform.Spec and reports what
+// transform.Compile finds at the positions this package keeps: Config.ErrorAt for a file that
+// loaded, Draft.ErrorAt for one that did not. This package does not import transform. It still
+// checks a few pipeline rules itself (onDelete, onLookupMiss, variable names, displayName,
+// dataType) so that a file that does not load reports them at once with its other problems,
+// in messages of its own; internal/app's tests check that both packages accept the same values.
 package config
 
 import (
@@ -207,7 +208,8 @@ const (
 	OnDeleteProcess = "process"
 )
 
-// What PipelineConfig.OnLookupMiss may be.
+// What PipelineConfig.OnLookupMiss may be: transform's LookupMiss constants, named here for the
+// same reasons as the onDelete values.
 const (
 	LookupMissSkip       = "skip"
 	LookupMissRetry      = "retry"
