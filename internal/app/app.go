@@ -141,8 +141,8 @@ func (declaredTables) LookupAll(string, string) []any       { return nil }
 //
 // config.Load reports a broken file without a Config, so Compile alone could report a bad
 // expression only after every other problem is fixed. When the file does not load, Load
-// compiles its pipelines' expressions from the raw YAML as well and merges what they report
-// into the config errors, sorted by line: every problem of the file at once.
+// compiles its pipelines' expressions from the file as written (config.Draft) and merges what
+// they report into the config errors, sorted by line: every problem of the file at once.
 func Load(path string, opts ...transform.Option) (*Compiled, error) {
 	cfg, err := config.Load(path)
 	if err == nil {
