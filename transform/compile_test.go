@@ -92,6 +92,11 @@ func TestCompileErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "onLookupMiss",
+			spec: Spec{Name: "p", OnLookupMiss: "ignore", Identifier: `key`, Variables: []VariableSpec{{Name: "_a", Value: `1`}}},
+			want: []string{`onLookupMiss: must be "skip", "retry" or "deadLetter", got "ignore"`},
+		},
+		{
 			name: "filter of a static non-bool type",
 			spec: Spec{Name: "p", Filter: `topic + "y"`, Identifier: `key`, Variables: []VariableSpec{{Name: "_a", Value: `1`}}},
 			want: []string{"filter: expected bool, but got string"},
@@ -171,5 +176,23 @@ func TestWithFunctions(t *testing.T) {
 	}
 	if len(got.Variables) != 1 || got.Variables[0].Value != "Gold" {
 		t.Errorf("Apply = %+v, want _tier Gold", got)
+	}
+}
+
+// TestOnLookupMiss: the policy compiled is the one given, skip when none is.
+func TestOnLookupMiss(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", LookupMissSkip},
+		{LookupMissSkip, LookupMissSkip},
+		{LookupMissRetry, LookupMissRetry},
+		{LookupMissDeadLetter, LookupMissDeadLetter},
+	} {
+		p, err := Compile(Spec{Name: "p", OnLookupMiss: tc.in, Identifier: `key`, Variables: []VariableSpec{{Name: "_a", Value: `1`}}})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if got := p.OnLookupMiss(); got != tc.want {
+			t.Errorf("OnLookupMiss() of %q = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

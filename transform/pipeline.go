@@ -86,6 +86,7 @@ type Result struct {
 type Pipeline struct {
 	name           string
 	processDeletes bool
+	onLookupMiss   string      // one of the LookupMiss constants, never ""
 	filter         *vm.Program // nil: every record passes
 	identifier     *vm.Program
 	vars           []variable
@@ -158,7 +159,7 @@ func Compile(spec Spec, opts ...Option) (*Pipeline, error) {
 		opt(&o)
 	}
 	c := &compiler{base: append(append([]expr.Option{expr.Env(env{}), expr.Patch(memberPatcher{})}, helpers()...), o.exprOpts...), tables: o.tables}
-	p := &Pipeline{name: spec.Name, tables: o.tables, exprOpts: c.base}
+	p := &Pipeline{name: spec.Name, tables: o.tables, exprOpts: c.base, onLookupMiss: LookupMissSkip}
 
 	switch spec.OnDelete {
 	case "", OnDeleteSkip:
@@ -166,6 +167,13 @@ func Compile(spec Spec, opts ...Option) (*Pipeline, error) {
 		p.processDeletes = true
 	default:
 		c.add("onDelete", fmt.Errorf("must be %q or %q, got %q", OnDeleteSkip, OnDeleteProcess, spec.OnDelete))
+	}
+	switch spec.OnLookupMiss {
+	case "":
+	case LookupMissSkip, LookupMissRetry, LookupMissDeadLetter:
+		p.onLookupMiss = spec.OnLookupMiss
+	default:
+		c.add("onLookupMiss", fmt.Errorf("must be %q, %q or %q, got %q", LookupMissSkip, LookupMissRetry, LookupMissDeadLetter, spec.OnLookupMiss))
 	}
 	if strings.TrimSpace(spec.Filter) != "" {
 		p.filter = c.compile("filter", spec.Filter, expr.AsBool())
@@ -191,6 +199,23 @@ func Compile(spec Spec, opts ...Option) (*Pipeline, error) {
 
 // Name is the pipeline's name from its Spec.
 func (p *Pipeline) Name() string { return p.name }
+
+// OnLookupMiss is what a record whose lookup found no row does: one of the LookupMiss
+// constants, LookupMissSkip when the Spec left it empty.
+func (p *Pipeline) OnLookupMiss() string { return p.onLookupMiss }
+
+// MayBePrivate reports whether a variable of p may be private: its privacy is true, or an
+// expression decides it per record. The connector keeps no value in the dead letters of such a
+// pipeline (unless deadLetter.includePrivateValues says otherwise), so the answer must come
+// from the pipeline as compiled, not from a second reading of its configuration.
+func (p *Pipeline) MayBePrivate() bool {
+	for i := range p.vars {
+		if p.vars[i].tmpl.Privacy || p.vars[i].privacy != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // compiler collects every problem instead of stopping at the first.
 type compiler struct {

@@ -112,3 +112,27 @@ func TestDataTypeErrorQuotesNoData(t *testing.T) {
 		})
 	}
 }
+
+// TestMayBePrivate: a pipeline may be private when a variable's privacy is true or an
+// expression. (These cases were config's HasPrivateVariable test.)
+func TestMayBePrivate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		privacy []Attr
+		want    bool
+	}{
+		{"no privacy", []Attr{{}, {Literal: false}}, false},
+		{"literal true", []Attr{{}, {Literal: true}}, true},
+		{"expression", []Attr{{Expr: `after.vip`}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := Spec{Identifier: "key"}
+			for i, a := range tc.privacy {
+				spec.Variables = append(spec.Variables, VariableSpec{Name: fmt.Sprintf("_v%d", i), Value: "after.x", Privacy: a})
+			}
+			if got := mustCompile(t, spec).MayBePrivate(); got != tc.want {
+				t.Errorf("MayBePrivate() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -6,7 +6,8 @@ package transform
 
 import "time"
 
-// Spec is the configuration of one pipeline as the config package hands it over.
+// Spec is the configuration of one pipeline in plain values: internal/app builds it from the
+// config file, tests and tools write it directly. Compile is the authority on what it means.
 type Spec struct {
 	// Name names the pipeline in errors, metrics and dead-letter headers.
 	Name string
@@ -22,12 +23,28 @@ type Spec struct {
 	// OnDelete says what a Debezium delete (op "d") or a tombstone (nil value) does:
 	// OnDeleteSkip (the default) or OnDeleteProcess (the expressions run, with after nil).
 	OnDelete string
+	// OnLookupMiss says what a record whose lookup(table, key) found no row (Result.LookupMiss)
+	// does: LookupMissSkip (the default), LookupMissRetry or LookupMissDeadLetter. Apply only
+	// reports the miss; the connector carries the policy out, reading it from
+	// Pipeline.OnLookupMiss.
+	OnLookupMiss string
 }
 
 // What OnDelete may be.
 const (
 	OnDeleteSkip    = "skip"
 	OnDeleteProcess = "process"
+)
+
+// What OnLookupMiss may be.
+const (
+	// LookupMissSkip skips the record.
+	LookupMissSkip = "skip"
+	// LookupMissRetry evaluates the record again until the row arrives or a window passes,
+	// then dead-letters it.
+	LookupMissRetry = "retry"
+	// LookupMissDeadLetter dead-letters the record at once.
+	LookupMissDeadLetter = "deadLetter"
 )
 
 // VariableSpec is one variable of a pipeline.

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/connector"
+	"github.com/augment-connector/augment-connector/internal/offsets"
 	"github.com/augment-connector/augment-connector/internal/sim"
 	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
@@ -357,25 +358,6 @@ func (e *benchEnv) produceAll(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// offsets sums the group's committed offsets and the topic's end offsets.
-func (e *benchEnv) offsets(ctx context.Context) (committed, end int64, err error) {
-	ends, err := e.adm.ListEndOffsets(ctx, e.topic)
-	if err != nil {
-		return 0, 0, err
-	}
-	fetched, err := e.adm.FetchOffsets(ctx, e.group)
-	if err != nil {
-		return 0, 0, err
-	}
-	ends.Each(func(o kadm.ListedOffset) {
-		end += o.Offset
-		if c, ok := fetched.Lookup(o.Topic, o.Partition); ok && c.At >= 0 {
-			committed += c.At
-		}
-	})
-	return committed, end, nil
-}
-
 // waitCommitted waits until the connector has done want records (a cheap check) and then
 // until the committed offsets reach the end offsets. It returns when they did, ctx ended, the
 // timeout passed or the connector stopped.
@@ -388,8 +370,8 @@ func (e *benchEnv) waitCommitted(ctx context.Context, rc *runningConnector, want
 			doneAt = time.Now()
 		}
 		if !doneAt.IsZero() {
-			committed, end, err := e.offsets(ctx)
-			if err == nil && committed == end && end >= want {
+			lags, err := offsets.Lag(ctx, e.adm, e.group, e.topic)
+			if committed, end, _ := lags.Totals(); err == nil && committed == end && end >= want {
 				return doneAt, nil
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/app"
+	"github.com/augment-connector/augment-connector/internal/offsets"
 )
 
 // cmdReplay is `augment-connector replay --config FILE --from DLQ_TOPIC`: it re-processes
@@ -93,30 +94,15 @@ func waitCaughtUp(ctx context.Context, kopts []kgo.Opt, group, topic string, run
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	ends, err := offsets.Ends(ctx, adm, topic)
 	if err != nil {
-		return fmt.Errorf("reading the end of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
 		return fmt.Errorf("reading the end of %s: %w", topic, err)
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		fetched, err := adm.FetchOffsets(ctx, group)
-		if err == nil {
-			done := true
-			ends.Each(func(o kadm.ListedOffset) {
-				if o.Offset == 0 {
-					return
-				}
-				if c, ok := fetched.Lookup(o.Topic, o.Partition); !ok || c.At < o.Offset {
-					done = false
-				}
-			})
-			if done {
-				return nil
-			}
+		if lags, err := offsets.Lag(ctx, adm, group, topic); err == nil && lags.Reached(ends) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

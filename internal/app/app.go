@@ -4,20 +4,17 @@
 package app
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/expr-lang/expr/file"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/config"
@@ -52,7 +49,7 @@ func Compile(cfg *config.Config, opts ...transform.Option) (*Compiled, error) {
 	}
 	for i := range cfg.Pipelines {
 		pc := &cfg.Pipelines[i]
-		p, err := transform.Compile(pc.Spec(), opts...)
+		p, err := transform.Compile(spec(pc), opts...)
 		if err != nil {
 			var ce *transform.CompileErrors
 			if !errors.As(err, &ce) {
@@ -144,8 +141,8 @@ func (declaredTables) LookupAll(string, string) []any       { return nil }
 //
 // config.Load reports a broken file without a Config, so Compile alone could report a bad
 // expression only after every other problem is fixed. When the file does not load, Load
-// compiles its pipelines' expressions from the raw YAML as well and merges what they report
-// into the config errors, sorted by line: every problem of the file at once.
+// compiles its pipelines' expressions from the file as written (config.Draft) and merges what
+// they report into the config errors, sorted by line: every problem of the file at once.
 func Load(path string, opts ...transform.Option) (*Compiled, error) {
 	cfg, err := config.Load(path)
 	if err == nil {
@@ -159,52 +156,25 @@ func Load(path string, opts ...transform.Option) (*Compiled, error) {
 	if rerr != nil {
 		return nil, err // config.Load read it a moment ago; report what it found
 	}
-	return nil, mergeErrors(errs, rawExprErrors(path, data, errs, opts))
+	return nil, errs.Merge(rawExprErrors(path, data, errs, opts))
 }
 
-// mergeErrors adds more to errs, sorted by line. Problems without a line that end errs (the
-// count of problems not shown) stay at the end.
-func mergeErrors(errs, more config.Errors) error {
-	if len(more) == 0 {
-		return errs
-	}
-	body := len(errs)
-	for body > 0 && errs[body-1].Line == 0 {
-		body--
-	}
-	out := append(slices.Clip(errs[:body]), more...)
-	slices.SortStableFunc(out, func(a, b *config.Error) int { return cmp.Compare(a.Line, b.Line) })
-	return append(out, errs[body:]...)
-}
-
-// rawExprErrors compiles the expressions of the pipelines in the YAML document data, which did
-// not load, and returns their compile errors in the form config errors take. Only expression
-// errors are kept: everything else about a pipeline is config's to report, and known already.
-// A field config already reported, or whose text has a ${VAR} (expanded only by config), is
-// left out rather than reported wrongly.
+// rawExprErrors compiles the expressions of the pipelines of data, the config file name that
+// did not load, and returns their compile errors in the form config errors take, at the lines
+// config.Draft places them. Only expression errors are kept: everything else about a pipeline
+// is config's to report, and known already. A field config already reported, or whose text
+// has a ${VAR} (expanded only by config), is left out rather than reported wrongly.
 func rawExprErrors(name string, data []byte, known config.Errors, opts []transform.Option) config.Errors {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+	d := config.ReadDraft(name, data)
+	if d == nil {
 		return nil
 	}
-	pipes := child(doc.Content[0], "pipelines")
-	if pipes == nil || pipes.Kind != yaml.SequenceNode {
-		return nil
-	}
-	if tn := child(doc.Content[0], "tables"); tn != nil && tn.Kind == yaml.SequenceNode {
-		var declared declaredTables
-		for _, n := range tn.Content {
-			var tc config.TableConfig
-			_ = n.Decode(&tc)
-			declared = append(declared, tc)
-		}
-		opts = append(slices.Clip(opts), transform.WithTables(declared))
+	if d.Tables != nil {
+		opts = append(slices.Clip(opts), transform.WithTables(declaredTables(d.Tables)))
 	}
 	var out config.Errors
-	for i, pn := range pipes.Content {
-		var pc config.PipelineConfig
-		_ = pn.Decode(&pc) // a value of the wrong type stays empty: config reported it
-		_, err := transform.Compile(pc.Spec(), opts...)
+	for i := range d.Pipelines {
+		_, err := transform.Compile(spec(&d.Pipelines[i]), opts...)
 		var ce *transform.CompileErrors
 		if !errors.As(err, &ce) {
 			continue
@@ -215,92 +185,15 @@ func rawExprErrors(name string, data []byte, known config.Errors, opts []transfo
 				continue
 			}
 			path := fmt.Sprintf("pipelines[%d].%s", i, fe.Field)
-			line, n := lineOf(pn, fe.Field)
-			if n == nil || hasEnvRef(n) || reported(known, path) {
+			if known.Has(path) {
 				continue
 			}
-			out = append(out, &config.Error{File: name, Line: line, Path: path, Msg: fe.Err.Error()})
+			if e := d.ErrorAt(path, fe.Err.Error()); e != nil {
+				out = append(out, e)
+			}
 		}
 	}
 	return out
-}
-
-// child is the value of key in the mapping n, or nil.
-func child(n *yaml.Node, key string) *yaml.Node {
-	n = deref(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-// lineOf finds field ("filter", "variables[2].ivr") under the pipeline node n and returns the
-// line config reports it at (a key's line, or a list item's) and its value node.
-func lineOf(n *yaml.Node, field string) (int, *yaml.Node) {
-	line := n.Line
-	for field != "" {
-		var seg string
-		if seg, field, _ = strings.Cut(field, "."); seg == "" {
-			return 0, nil
-		}
-		key, idx, indexed := strings.Cut(seg, "[")
-		if key != "" {
-			m := deref(n)
-			if m == nil || m.Kind != yaml.MappingNode {
-				return 0, nil
-			}
-			n = nil
-			for i := 0; i+1 < len(m.Content); i += 2 {
-				if m.Content[i].Value == key {
-					line, n = m.Content[i].Line, m.Content[i+1]
-					break
-				}
-			}
-			if n == nil {
-				return 0, nil
-			}
-		}
-		if indexed {
-			j, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
-			if n = deref(n); err != nil || n == nil || n.Kind != yaml.SequenceNode || j < 0 || j >= len(n.Content) {
-				return 0, nil
-			}
-			n = n.Content[j]
-			line = n.Line
-		}
-	}
-	return line, n
-}
-
-// hasEnvRef reports whether a scalar under n refers to an environment variable.
-func hasEnvRef(n *yaml.Node) bool {
-	n = deref(n)
-	if n == nil {
-		return false
-	}
-	if n.Kind == yaml.ScalarNode {
-		return strings.Contains(n.Value, "${")
-	}
-	return slices.ContainsFunc(n.Content, hasEnvRef)
-}
-
-// reported reports whether a problem at path, or under it, is among errs.
-func reported(errs config.Errors, path string) bool {
-	return slices.ContainsFunc(errs, func(e *config.Error) bool {
-		return e.Path == path || strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(e.Path, path+"[")
-	})
 }
 
 func avroDecoder(path string) (*schemas.AvroDecoder, error) {
@@ -422,9 +315,9 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			Tenant:            pc.Tenant,
 			Decoder:           dec,
 			Transform:         c.Pipelines[i],
-			OnLookupMiss:      pc.OnLookupMiss,
+			OnLookupMiss:      c.Pipelines[i].OnLookupMiss(),
 			LookupRetryWindow: pc.LookupRetryWindow,
-			Private:           pc.HasPrivateVariable(),
+			Private:           c.Pipelines[i].MayBePrivate(),
 		})
 	}
 	if c.Tables != nil {

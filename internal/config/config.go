@@ -8,6 +8,14 @@
 //
 // Secrets (tokens, passwords) are held in the Secret type, which never prints its value, and
 // no error of this package contains one.
+//
+// What a pipeline means (its expressions, what onDelete does) is package transform's to say;
+// internal/app converts a PipelineConfig to a transform.Spec and reports what
+// transform.Compile finds at the positions this package keeps: Config.ErrorAt for a file that
+// loaded, Draft.ErrorAt for one that did not. This package does not import transform. It still
+// checks a few pipeline rules itself (onDelete, onLookupMiss, variable names, displayName,
+// dataType) so that a file that does not load reports them at once with its other problems,
+// in messages of its own; internal/app's tests check that both packages accept the same values.
 package config
 
 import (
@@ -17,8 +25,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"github.com/augment-connector/augment-connector/transform"
 )
 
 // Config is the whole configuration file.
@@ -185,7 +191,8 @@ type PipelineConfig struct {
 	Decode     DecodeConfig `yaml:"decode"`
 	Filter     string       `yaml:"filter"`
 	Identifier string       `yaml:"identifier"`
-	OnDelete   string       `yaml:"onDelete"`
+	// OnDelete is what a delete or a tombstone does: OnDeleteSkip or OnDeleteProcess.
+	OnDelete string `yaml:"onDelete"`
 	// OnLookupMiss is what a record whose lookup(table, key) found no row does: skip, retry
 	// (for LookupRetryWindow) or deadLetter.
 	OnLookupMiss      string           `yaml:"onLookupMiss"`
@@ -193,7 +200,16 @@ type PipelineConfig struct {
 	Variables         []VariableConfig `yaml:"variables"`
 }
 
-// What PipelineConfig.OnLookupMiss may be.
+// What PipelineConfig.OnDelete may be. What they mean is transform's (transform.OnDeleteSkip
+// and OnDeleteProcess); config names them only to default and to place a wrong value at its
+// line, and internal/app's tests check that the two packages accept the same values.
+const (
+	OnDeleteSkip    = "skip"
+	OnDeleteProcess = "process"
+)
+
+// What PipelineConfig.OnLookupMiss may be: transform's LookupMiss constants, named here for the
+// same reasons as the onDelete values.
 const (
 	LookupMissSkip       = "skip"
 	LookupMissRetry      = "retry"
@@ -261,31 +277,6 @@ type VariableConfig struct {
 	Privacy     BoolAttr   `yaml:"privacy"`
 }
 
-// Spec converts the pipeline to the form the transform package compiles. Expressions are not
-// compiled here; the caller compiles them and reports failures with (*Config).ErrorAt at the
-// key paths pipelines[i].filter, .identifier, .variables[j].value and .variables[j].<attr>.
-func (p *PipelineConfig) Spec() transform.Spec {
-	s := transform.Spec{
-		Name:       p.Name,
-		Filter:     p.Filter,
-		Identifier: p.Identifier,
-		OnDelete:   p.OnDelete,
-		Variables:  make([]transform.VariableSpec, len(p.Variables)),
-	}
-	for i, v := range p.Variables {
-		s.Variables[i] = transform.VariableSpec{
-			Name:        v.Name,
-			Value:       v.Value,
-			IVR:         v.IVR.attr(),
-			Display:     v.Display.attr(),
-			Privacy:     v.Privacy.attr(),
-			DisplayName: v.DisplayName.attr(),
-			DataType:    v.DataType.attr(),
-		}
-	}
-	return s
-}
-
 // DeadLetterConfig is where records that cannot succeed go.
 type DeadLetterConfig struct {
 	// Topic empty means a record that cannot succeed stops its pipeline instead.
@@ -300,18 +291,6 @@ type DeadLetterConfig struct {
 	// variable too. It is off by default: a private value would otherwise sit in a second
 	// topic, with its own retention and readers. It requires IncludeValue.
 	IncludePrivateValues bool `yaml:"includePrivateValues"`
-}
-
-// HasPrivateVariable reports whether a variable of p may be private: privacy is true, or an
-// expression decides it per record. The dead letters of such a pipeline keep no value unless
-// deadLetter.includePrivateValues is set.
-func (p *PipelineConfig) HasPrivateVariable() bool {
-	for _, v := range p.Variables {
-		if v.Privacy.Expr != "" || v.Privacy.Value {
-			return true
-		}
-	}
-	return false
 }
 
 // ConnectorConfig holds the engine's bounds and timers.
@@ -380,7 +359,7 @@ func (t *TenantConfig) setDefaults() {
 func (p *PipelineConfig) setDefaults() {
 	*p = PipelineConfig{
 		Decode:            DecodeConfig{Format: FormatAvroRegistry, MaxRecordBytes: DefaultMaxRecordBytes},
-		OnDelete:          transform.OnDeleteSkip,
+		OnDelete:          OnDeleteSkip,
 		OnLookupMiss:      LookupMissSkip,
 		LookupRetryWindow: 30 * time.Second,
 	}

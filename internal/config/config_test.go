@@ -15,8 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/augment-connector/augment-connector/transform"
 )
 
 func TestMain(m *testing.M) {
@@ -508,45 +506,6 @@ func TestLineAndErrorAt(t *testing.T) {
 	}
 }
 
-func TestSpec(t *testing.T) {
-	cfg, err := parse(strings.Replace(base, "        dataType: text", `        dataType: text
-        ivr: true
-        display: {expr: after.vip}
-        privacy: {expr: "after.secret != nil"}
-      - name: _b
-        value: after.b
-        displayName: {expr: '"B " + after.kind'}
-        dataType: {expr: after.type}`, 1), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := transform.Spec{
-		Name:       "customers",
-		Identifier: "after.interaction_id",
-		OnDelete:   "skip",
-		Variables: []transform.VariableSpec{{
-			Name:        "_customerTier",
-			Value:       "after.tier",
-			IVR:         transform.Attr{Literal: true},
-			Display:     transform.Attr{Expr: "after.vip"},
-			Privacy:     transform.Attr{Expr: "after.secret != nil"},
-			DisplayName: transform.Attr{Literal: "Customer Tier"},
-			DataType:    transform.Attr{Literal: "text"},
-		}, {
-			Name:        "_b",
-			Value:       "after.b",
-			IVR:         transform.Attr{Literal: false},
-			Display:     transform.Attr{Literal: false},
-			Privacy:     transform.Attr{Literal: false},
-			DisplayName: transform.Attr{Expr: `"B " + after.kind`},
-			DataType:    transform.Attr{Expr: "after.type"},
-		}},
-	}
-	if diff := cmp.Diff(want, cfg.Pipelines[0].Spec()); diff != "" {
-		t.Errorf("Spec (-want +got):\n%s", diff)
-	}
-}
-
 func TestByteSize(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -751,8 +710,8 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 }
 
-// TestIncludePrivateValues: the setting loads with includeValue, and which pipelines count as
-// private (their dead letters keep no value without it).
+// TestIncludePrivateValues: the setting loads with includeValue. Which pipelines count as
+// private is transform's to say (Pipeline.MayBePrivate, tested there).
 func TestIncludePrivateValues(t *testing.T) {
 	cfg, err := parse(base+"deadLetter:\n  topic: dlq\n  includePrivateValues: true\n", nil)
 	if err != nil {
@@ -760,25 +719,6 @@ func TestIncludePrivateValues(t *testing.T) {
 	}
 	if !cfg.DeadLetter.IncludeValue || !cfg.DeadLetter.IncludePrivateValues {
 		t.Errorf("deadLetter = %+v, want includeValue and includePrivateValues", cfg.DeadLetter)
-	}
-	for _, tc := range []struct {
-		name    string
-		privacy []BoolAttr
-		want    bool
-	}{
-		{"no privacy", []BoolAttr{{}, {}}, false},
-		{"literal true", []BoolAttr{{}, {Value: true}}, true},
-		{"expression", []BoolAttr{{Expr: `after.vip`}}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var p PipelineConfig
-			for _, a := range tc.privacy {
-				p.Variables = append(p.Variables, VariableConfig{Privacy: a})
-			}
-			if got := p.HasPrivateVariable(); got != tc.want {
-				t.Errorf("HasPrivateVariable() = %v, want %v", got, tc.want)
-			}
-		})
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/augment-connector/augment-connector/internal/api"
-	"github.com/augment-connector/augment-connector/transform"
 )
 
 var (
@@ -348,7 +347,7 @@ func (l *loader) validatePipelines(c *Config) {
 		if strings.TrimSpace(pc.Identifier) == "" {
 			l.add(p+".identifier", "is required")
 		}
-		if pc.OnDelete != transform.OnDeleteSkip && pc.OnDelete != transform.OnDeleteProcess {
+		if pc.OnDelete != OnDeleteSkip && pc.OnDelete != OnDeleteProcess {
 			l.add(p+".onDelete", "must be skip or process, got %s", l.show(p+".onDelete", pc.OnDelete))
 		}
 		switch pc.OnLookupMiss {

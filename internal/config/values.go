@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/augment-connector/augment-connector/transform"
 )
 
 // Secret is a token or password. Every way of printing or marshalling it (fmt verbs, String,
@@ -151,13 +149,6 @@ func (a BoolAttr) MarshalYAML() (any, error) {
 	return a.Value, nil
 }
 
-func (a BoolAttr) attr() transform.Attr {
-	if a.Expr != "" {
-		return transform.Attr{Expr: a.Expr}
-	}
-	return transform.Attr{Literal: a.Value}
-}
-
 // StringAttr is a variable attribute that is a literal string (displayName: Customer Tier) or an
 // expression evaluated per record (displayName: {expr: "..."}).
 type StringAttr struct {
@@ -184,13 +175,6 @@ func (a StringAttr) MarshalYAML() (any, error) {
 		return map[string]string{"expr": a.Expr}, nil
 	}
 	return a.Value, nil
-}
-
-func (a StringAttr) attr() transform.Attr {
-	if a.Expr != "" {
-		return transform.Attr{Expr: a.Expr}
-	}
-	return transform.Attr{Literal: a.Value}
 }
 
 // decodeExpr reads {expr: "..."}; ok is false when n is not a mapping.

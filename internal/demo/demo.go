@@ -32,6 +32,7 @@ import (
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/app"
 	"github.com/augment-connector/augment-connector/internal/config"
+	"github.com/augment-connector/augment-connector/internal/offsets"
 	"github.com/augment-connector/augment-connector/internal/sim"
 	"github.com/augment-connector/augment-connector/internal/workload"
 )
@@ -323,8 +324,9 @@ func trickle(ctx context.Context, cl *kgo.Client, gen *workload.Generator, rate 
 func waitCommitted(ctx context.Context, adm *kadm.Client, group string, topics []string, timeout time.Duration, runErr <-chan error) (committed, end int64, err error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		committed, end, err = offsets(ctx, adm, group, topics)
-		if err == nil && committed == end {
+		var lags offsets.Lags
+		lags, err = offsets.Lag(ctx, adm, group, topics...)
+		if committed, end, _ = lags.Totals(); err == nil && committed == end {
 			return committed, end, nil
 		}
 		if time.Now().After(deadline) {
@@ -341,24 +343,6 @@ func waitCommitted(ctx context.Context, adm *kadm.Client, group string, topics [
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func offsets(ctx context.Context, adm *kadm.Client, group string, topics []string) (committed, end int64, err error) {
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return 0, 0, err
-	}
-	fetched, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return 0, 0, err
-	}
-	ends.Each(func(o kadm.ListedOffset) {
-		end += o.Offset
-		if c, ok := fetched.Lookup(o.Topic, o.Partition); ok && c.At >= 0 {
-			committed += c.At
-		}
-	})
-	return committed, end, nil
 }
 
 // verify compares the simulator's state with the expected final variables.
