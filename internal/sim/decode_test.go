@@ -56,6 +56,8 @@ func TestDecodeRequest(t *testing.T) {
 			want: []api.Variable{{Name: "_a", Value: "a\uFFFDb"}}},
 		{name: "lone surrogate becomes U+FFFD", body: `{"variables":[{"name":"_a","value":"\ud800x"}]}`,
 			want: []api.Variable{{Name: "_a", Value: "\uFFFDx"}}},
+		{name: "nesting of 10000", body: `{"variables":[{"name":"_a","value":"1"}],"x":` + nested(9999) + `}`,
+			want: []api.Variable{{Name: "_a", Value: "1"}}},
 		{name: "whitespace everywhere", body: " \n{ \"variables\" : [ { \"name\" : \"_a\" , \"value\" : \"1\" } ] }\r\n\t",
 			want: []api.Variable{{Name: "_a", Value: "1"}}},
 		{name: "values are not validated here", body: `{"variables":[{"name":"bad name","value":"1","dataType":"money"}]}`,
@@ -82,6 +84,7 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "bad literal", body: `{"variables":[{"name":"_a","value":"1","ivr":tru}]}`, errBody: true},
 		{name: "syntax error after an invalid variable wins", body: `{"variables":[{"name":5,"value":"1"},}`, errBody: true},
 		{name: "nesting past 10000", body: `{"variables":[{"name":"_a","value":"1"}],"x":` + deep + `}`, errBody: true},
+		{name: "nesting of 10001", body: `{"variables":[{"name":"_a","value":"1"}],"x":` + nested(10000) + `}`, errBody: true},
 
 		{name: "variable not an object", body: `{"variables":["_a"]}`, verr: &api.ValidationError{Index: 0, Field: "variables", Rule: "must be an object"}},
 		{name: "null variable", body: `{"variables":[null]}`, verr: &api.ValidationError{Index: 0, Field: "name", Rule: "name is required"}},
@@ -115,12 +118,16 @@ func TestDecodeRequest(t *testing.T) {
 	}
 }
 
+// nested returns n nested arrays, with the object around them a depth of n+1.
+func nested(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+
 // decoders are the implementations of decodeRequest under test.
 var decoders = []struct {
 	name   string
 	decode func([]byte) ([]api.Variable, error)
 }{
 	{"scan", decodeRequest},
+	{"lib", libDecodeRequest},
 }
 
 func checkDecode(t *testing.T, decoder string, tt decodeCase, got []api.Variable, err error) {
