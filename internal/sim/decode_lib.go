@@ -18,12 +18,16 @@ import (
 // prototype of encoding/json/v2): same forms, same leniencies, same errors. The library checks
 // the syntax; this file only walks the tokens.
 func libDecodeRequest(body []byte) ([]api.Variable, error) {
-	d := libDecoder{
-		// encoding/json's leniencies, which the simulator keeps: a repeated key is allowed (its
-		// last occurrence wins), and invalid UTF-8 in a string is replaced with U+FFFD.
-		dec:  jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
-		body: string(body),
-	}
+	var d libDecoder
+	return d.decode(body)
+}
+
+func (d *libDecoder) decode(body []byte) ([]api.Variable, error) {
+	d.in = *bytes.NewBuffer(body)
+	// encoding/json's leniencies, which the simulator keeps: a repeated key is allowed (its
+	// last occurrence wins), and invalid UTF-8 in a string is replaced with U+FFFD.
+	d.dec.Reset(&d.in, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	d.body = string(body)
 	vars, err := d.request()
 	if err != nil && !errors.Is(err, errBody) && !isValidationError(err) {
 		return nil, d.bodyError(err)
@@ -40,7 +44,8 @@ func isValidationError(err error) bool {
 // once, so a 50-variable body costs one allocation for all its strings and none aliases the
 // caller's bytes.
 type libDecoder struct {
-	dec     *jsontext.Decoder
+	dec     jsontext.Decoder
+	in      bytes.Buffer
 	body    string
 	scratch []byte // for unquoting a key with escapes
 }
@@ -316,8 +321,10 @@ func (d *libDecoder) object(member func(key []byte) error) error {
 		if err != nil {
 			return err
 		}
+		// A key is only compared with the names of fields, all plain ASCII: one without escapes
+		// is compared as it is (its invalid UTF-8, if any, would not match once replaced either).
 		key := raw[1 : len(raw)-1]
-		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+		if bytes.IndexByte(key, '\\') >= 0 {
 			d.scratch, _ = jsontext.AppendUnquote(d.scratch[:0], raw)
 			key = d.scratch
 		}
