@@ -107,10 +107,8 @@ func TestDecodeRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, dec := range decoders {
-				got, err := dec.decode([]byte(tt.body))
-				checkDecode(t, dec.name, tt, got, err)
-			}
+			got, err := decodeRequest([]byte(tt.body))
+			checkDecode(t, "decodeRequest", tt, got, err)
 			// The reference decoder must agree on every case, or the case is wrong.
 			ref, refErr := referenceDecode([]byte(tt.body))
 			checkDecode(t, "reference", tt, ref, refErr)
@@ -120,15 +118,6 @@ func TestDecodeRequest(t *testing.T) {
 
 // nested returns n nested arrays, with the object around them a depth of n+1.
 func nested(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
-
-// decoders are the implementations of decodeRequest under test.
-var decoders = []struct {
-	name   string
-	decode func([]byte) ([]api.Variable, error)
-}{
-	{"scan", decodeRequest},
-	{"lib", libDecodeRequest},
-}
 
 func checkDecode(t *testing.T, decoder string, tt decodeCase, got []api.Variable, err error) {
 	t.Helper()
@@ -156,8 +145,8 @@ func checkDecode(t *testing.T, decoder string, tt decodeCase, got []api.Variable
 }
 
 // referenceDecode is decodeRequest written the obvious way, through encoding/json and maps (so
-// keys are case-sensitive and a repeated key's last occurrence wins). decodeRequest scans by
-// hand for speed; the table test and FuzzDecodeRequest hold it to this definition.
+// keys are case-sensitive and a repeated key's last occurrence wins). decodeRequest walks the
+// tokens once for speed; the table test and FuzzDecodeRequest hold it to this definition.
 func referenceDecode(body []byte) ([]api.Variable, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
@@ -286,14 +275,12 @@ func TestAppendRequestRoundTrip(t *testing.T) {
 				{Name: "_a", Value: valid(s), IVR: true, DisplayName: valid(s), DataType: "text"},
 				{Name: valid(s), Value: "x", Display: true, Privacy: true},
 			}
-			for _, dec := range decoders {
-				got, err := dec.decode(api.AppendRequest(nil, in, dataForm))
-				if err != nil {
-					t.Fatalf("%s(api.AppendRequest(%q, dataForm=%v)): %v", dec.name, s, dataForm, err)
-				}
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("%s: round trip of %q, dataForm=%v (-want +got):\n%s", dec.name, s, dataForm, diff)
-				}
+			got, err := decodeRequest(api.AppendRequest(nil, in, dataForm))
+			if err != nil {
+				t.Fatalf("decodeRequest(api.AppendRequest(%q, dataForm=%v)): %v", s, dataForm, err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("round trip of %q, dataForm=%v (-want +got):\n%s", s, dataForm, diff)
 			}
 		}
 	}
@@ -305,22 +292,17 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		vs[i] = api.Variable{Name: fmt.Sprintf("_var%02d", i), Value: fmt.Sprintf("value number %d with some text", i), Display: i%2 == 0, DisplayName: "Label", DataType: "text"}
 	}
 	body := api.AppendRequest(nil, vs, false)
-	for _, dec := range decoders {
-		b.Run("decoder="+dec.name, func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := dec.decode(body); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeRequest(body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
-// FuzzDecodeRequest holds every decoder to referenceDecode on any body, checks that whatever it
-// accepts survives api.AppendRequest and a second decode unchanged, and that the decoders give
-// the same message for a body of neither form.
+// FuzzDecodeRequest holds decodeRequest to referenceDecode on any body, and checks that whatever
+// it accepts survives api.AppendRequest and a second decode unchanged.
 func FuzzDecodeRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"variables":[{"name":"_a","value":"1","ivr":true,"display":"true","displayName":"A","dataType":"text","privacy":false}]}`,
@@ -336,45 +318,32 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := decodeRequest(body)
 		want, wantErr := referenceDecode(body)
-		for _, dec := range decoders {
-			got, err := dec.decode(body)
-			if errors.Is(err, errBody) != errors.Is(wantErr, errBody) {
-				t.Fatalf("%s(%q) error %v, reference %v", dec.name, body, err, wantErr)
-			}
-			var verr, wantVerr *api.ValidationError
-			errors.As(err, &verr)
-			errors.As(wantErr, &wantVerr)
-			if diff := cmp.Diff(wantVerr, verr); diff != "" {
-				t.Fatalf("%s(%q) validation error (-reference +got):\n%s", dec.name, body, diff)
-			}
-			if (err == nil) != (wantErr == nil) {
-				t.Fatalf("%s(%q) error %v, reference %v", dec.name, body, err, wantErr)
-			}
-			if err != nil {
-				continue
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Fatalf("%s(%q) (-reference +got):\n%s", dec.name, body, diff)
-			}
-			again, err := dec.decode(api.AppendRequest(nil, got, len(body)%2 == 0))
-			if err != nil {
-				t.Fatalf("%s: decoding api.AppendRequest of %q: %v", dec.name, body, err)
-			}
-			if diff := cmp.Diff(got, again); diff != "" {
-				t.Fatalf("%s: round trip of %q (-first +second):\n%s", dec.name, body, diff)
-			}
+		if errors.Is(err, errBody) != errors.Is(wantErr, errBody) {
+			t.Fatalf("decodeRequest(%q) error %v, reference %v", body, err, wantErr)
 		}
-		// The simulator's own messages (a body of neither form) are the same in every decoder;
-		// the wording of a syntax error, which names its offset, may differ.
-		var msgs []string
-		for _, dec := range decoders {
-			if _, err := dec.decode(body); errors.Is(err, errBody) && !strings.Contains(err.Error(), " at offset ") {
-				msgs = append(msgs, err.Error())
-			}
+		var verr, wantVerr *api.ValidationError
+		errors.As(err, &verr)
+		errors.As(wantErr, &wantVerr)
+		if diff := cmp.Diff(wantVerr, verr); diff != "" {
+			t.Fatalf("decodeRequest(%q) validation error (-reference +got):\n%s", body, diff)
 		}
-		if len(msgs) > 0 && (len(msgs) != len(decoders) || msgs[0] != msgs[len(msgs)-1]) {
-			t.Fatalf("decoders disagree on the message for %q: %q", body, msgs)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("decodeRequest(%q) error %v, reference %v", body, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("decodeRequest(%q) (-reference +got):\n%s", body, diff)
+		}
+		again, err := decodeRequest(api.AppendRequest(nil, got, len(body)%2 == 0))
+		if err != nil {
+			t.Fatalf("decoding api.AppendRequest of %q: %v", body, err)
+		}
+		if diff := cmp.Diff(got, again); diff != "" {
+			t.Fatalf("round trip of %q (-first +second):\n%s", body, diff)
 		}
 	})
 }
