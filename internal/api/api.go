@@ -1,5 +1,5 @@
 // Package api holds the wire contract of the 8x8 Contact Center Data Augmentation API
-// (shared/docs/data-augmentation-api.txt): the variable type, the request and response bodies,
+// (docs/DESIGN.md, "The API contract"): the variable type, the request and response bodies,
 // and the validation rules of the contract's table.
 //
 // Both the simulator (internal/sim) and the connector's client use this one definition, so the
