@@ -46,9 +46,11 @@ func decodeRequest(body []byte) ([]api.Variable, error) {
 	return d.decode(body)
 }
 
-// decoder walks one body. Decoded strings without escapes are slices of body, a copy made once,
-// so a 50-variable body costs one allocation for all its strings and none aliases the caller's
-// bytes.
+// decoder walks one body to its end. Syntax errors (the library's) stop it; shape and variable
+// errors are remembered, so that a later syntax error still takes precedence, as it does when a
+// body is first checked whole. Decoded strings without escapes are slices of body, a copy made
+// once, so a 50-variable body costs one allocation for all its strings and none aliases the
+// caller's bytes.
 type decoder struct {
 	dec     jsontext.Decoder
 	in      bytes.Buffer
@@ -104,11 +106,13 @@ func (d *decoder) bodyError(err error) error {
 	return fmt.Errorf("%w: %w", errBody, err)
 }
 
+// skip reads the next value whole, which checks its syntax.
 func (d *decoder) skip() error {
 	_, err := d.dec.ReadValue()
 	return err
 }
 
+// request reads the top-level value: {"variables":[...]}, {"data":[...]} or both.
 func (d *decoder) request() ([]api.Variable, error) {
 	var (
 		vars, data         arrayResult
