@@ -130,7 +130,7 @@ func (s *Server) setVariables(w http.ResponseWriter, r *http.Request, t *tenant,
 		s.fail(w, e, http.StatusBadRequest, err.Error())
 		return
 	}
-	vars, err := api.DecodeRequest(body)
+	vars, err := decodeRequest(body)
 	if err == nil {
 		// The journal keeps the body as received and decodes it when read: bytes without
 		// pointers cost the garbage collector nothing to keep, unlike decoded variables.

@@ -76,10 +76,10 @@ func TestPostRejectsInvalidRequests(t *testing.T) {
 }
 
 func TestNotJSONMessageIsTheDecoders(t *testing.T) {
-	// The table above pins the exact wording of a syntax error; keep it in step with api.
-	_, err := api.DecodeRequest([]byte("variables=1"))
+	// The table above pins the exact wording of a syntax error; keep it in step with the decoder.
+	_, err := decodeRequest([]byte("variables=1"))
 	if err == nil || err.Error() != `Invalid request body: invalid character 'v' looking for beginning of value at offset 0` {
-		t.Fatalf("DecodeRequest error %v: the handler test expects another wording", err)
+		t.Fatalf("decodeRequest error %v: the handler test expects another wording", err)
 	}
 }
 

@@ -125,7 +125,7 @@ func (j *journal) since(seq uint64) []Entry {
 		out[i] = e.Entry
 		if e.body != nil {
 			// It decoded when it arrived; decoding is deterministic.
-			out[i].Variables, _ = api.DecodeRequest(e.body)
+			out[i].Variables, _ = decodeRequest(e.body)
 		}
 	}
 	return out

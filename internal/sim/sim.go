@@ -1,5 +1,5 @@
 // Package sim simulates the 8x8 Contact Center Data Augmentation API
-// (shared/docs/data-augmentation-api.txt): POST and GET /api/v1/interaction/data/{identifier}
+// (docs/DESIGN.md, "The API contract"): POST and GET /api/v1/interaction/data/{identifier}
 // with the contract's bodies and error codes, Basic-auth tenants, the rolling per-tenant rate
 // limit, and interactions that exist only once created.
 //
