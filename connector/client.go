@@ -20,7 +20,7 @@ import (
 	"github.com/augment-connector/augment-connector/internal/api"
 )
 
-// outcome classifies one attempt of a write, decided once, here (DESIGN.md, failure classes).
+// outcome classifies one attempt of a write, decided once, here (docs/DESIGN.md, "Failure classes").
 type outcome int
 
 const (

@@ -4,7 +4,7 @@
 // writes them to the Data Augmentation API within each tenant's budget, and commits an offset
 // only once every record below it is done.
 //
-// The path of a record and the invariants it keeps are in shared/DESIGN.md; the pieces are
+// The path of a record and the invariants it keeps are in docs/DESIGN.md; the pieces are
 // pacer.go (the per-tenant sliding-window budget), tenant.go (coalescer, dispatcher, retries),
 // tracker.go (per-partition done-tracking and watermark), client.go (HTTP and outcome classes)
 // and this file (Kafka: polling, rebalances, dead letters, commits, shutdown).
@@ -178,6 +178,10 @@ type Connector struct {
 
 	workCtx context.Context // partition workers' context; ends after the shutdown drain
 	sendCtx context.Context
+
+	// partitionCounts reads the partition count of each topic for the budget shares
+	// (listPartitionCounts; a test may slow it down). It is called with no lock held.
+	partitionCounts func(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int, error)
 }
 
 // partWorker is an assigned partition and the goroutine that decodes and transforms its
@@ -231,6 +235,8 @@ func New(opts Options) (*Connector, error) {
 		parts:   make(map[string]map[int32]*partWorker),
 		fatal:   make(chan struct{}),
 		metrics: opts.Metrics,
+
+		partitionCounts: listPartitionCounts,
 	}
 	if len(opts.Pipelines) == 0 {
 		return nil, errors.New("no pipelines")
@@ -728,7 +734,7 @@ func detach(kr *kgo.Record) *kgo.Record {
 
 // recOverhead is what a pending record costs beyond its key and value: the kgo.Record, our
 // rec and the references to it, so maxPendingBytes bounds memory rather than payload. Its
-// contributions are charged while they are queued (chargeContributions), so a record whose
+// contributions are charged while they are queued (process charges contributionCost), so a record whose
 // contribution was superseded on arrival costs only this.
 const recOverhead = 320
 
@@ -759,7 +765,6 @@ func (c *Connector) drain(timeout time.Duration) bool {
 
 func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	c.partsMu.Lock()
-	defer c.partsMu.Unlock()
 	for topic, ps := range assigned {
 		if c.parts[topic] == nil {
 			c.parts[topic] = make(map[int32]*partWorker)
@@ -777,21 +782,44 @@ func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 			}()
 		}
 	}
+	c.partsMu.Unlock()
 	c.assignedOnce.Store(true)
 	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
-	c.updateSharesLocked(ctx, cl)
+	c.updateShares(ctx, cl)
 }
 
-// updateSharesLocked sets each tenant's share of its budget to this replica's share of the
-// tenant's partitions, so replicas in one group together stay within the tenant's limit.
-// The caller holds partsMu.
-func (c *Connector) updateSharesLocked(ctx context.Context, cl *kgo.Client) {
+// metadataTimeout bounds the metadata request that reads the partition counts for the budget
+// shares.
+const metadataTimeout = 5 * time.Second
+
+// listPartitionCounts reads how many partitions each of topics has, with one metadata request
+// (up to metadataTimeout). Topics whose metadata came back with an error are left out.
+func listPartitionCounts(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int, error) {
+	mctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(mctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("listing topics: %w", err)
+	}
+	counts := make(map[string]int, len(details))
+	for topic, d := range details {
+		if d.Err == nil {
+			counts[topic] = len(d.Partitions)
+		}
+	}
+	return counts, nil
+}
+
+// updateShares sets each tenant's share of its budget to this replica's share of the tenant's
+// partitions, so replicas in one group together stay within the tenant's limit. It reads the
+// partition counts (a network call of up to metadataTimeout) before it takes partsMu, and is
+// called with no lock held: a slow metadata answer must not stall the commit loop, the
+// metrics scrape or dispatch, which all take partsMu.
+func (c *Connector) updateShares(ctx context.Context, cl *kgo.Client) {
 	if ctx.Err() != nil || c.replay {
 		return // the client is closing; a replay keeps the whole budget of its config
 	}
-	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	details, err := kadm.NewClient(cl).ListTopics(mctx, c.topics...)
+	counts, err := c.partitionCounts(ctx, cl, c.topics)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -801,12 +829,14 @@ func (c *Connector) updateSharesLocked(ctx context.Context, cl *kgo.Client) {
 	}
 	total := make(map[string]int)
 	owned := make(map[string]int)
+	c.partsMu.Lock()
 	for topic, pl := range c.byTopic {
-		if d, ok := details[topic]; ok && d.Err == nil {
-			total[pl.Tenant] += len(d.Partitions)
+		if n, ok := counts[topic]; ok {
+			total[pl.Tenant] += n
 		}
 		owned[pl.Tenant] += len(c.parts[topic])
 	}
+	c.partsMu.Unlock()
 	for name, t := range c.tenants {
 		if total[name] == 0 {
 			continue
@@ -865,6 +895,20 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 	}
 	// 3. Commit what is done, under the commit lock, marking them revoked in the same step so
 	// no commit decided earlier can land after this returns.
+	if err := c.commitReleased(ctx, cl, ws, commit); err != nil {
+		// The partitions' next owner reads again from their last commit: redelivery, which is
+		// allowed, but an operator should see why. commits_total{result="error"} counts it.
+		c.log.Warn("committing the revoked partitions failed; their records after the last commit will be redelivered to the next owner",
+			zap.Any("partitions", which), zap.Error(err))
+	}
+	c.log.Info("partitions released", zap.Bool("committed", commit), zap.Any("partitions", which))
+	c.updateShares(ctx, cl)
+}
+
+// commitReleased marks the released partitions ws revoked, takes their undone records out of
+// the pending bound and, when commit, commits their watermarks, all under commitMu so that no
+// commit decided before the revoke lands after it.
+func (c *Connector) commitReleased(ctx context.Context, cl *kgo.Client, ws []*partWorker, commit bool) error {
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
 	offsets := make(map[string]map[int32]kgo.EpochOffset)
@@ -882,15 +926,12 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 			offsets[w.p.topic][w.p.id] = kgo.EpochOffset{Epoch: epoch, Offset: off}
 		}
 	}
-	if len(offsets) > 0 {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		c.commitOffsets(cctx, cl, offsets)
-		cancel()
+	if len(offsets) == 0 {
+		return nil
 	}
-	c.log.Info("partitions released", zap.Bool("committed", commit), zap.Any("partitions", which))
-	c.partsMu.Lock()
-	c.updateSharesLocked(ctx, cl)
-	c.partsMu.Unlock()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return c.commitOffsets(cctx, cl, offsets)
 }
 
 // consumedLabel is the pipeline label of records consumed from topic.

@@ -51,7 +51,7 @@ func TestPacerAllowsLimitPerRollingWindow(t *testing.T) {
 
 // TestPacerNeverExceedsLimitInAnyWindow drives random arrival patterns and checks, over the
 // log of granted attempts, that no 60-second window (at any offset) holds more than the limit:
-// invariant 4 of DESIGN.md.
+// invariant 4 of docs/DESIGN.md ("Invariants").
 func TestPacerNeverExceedsLimitInAnyWindow(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))

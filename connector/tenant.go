@@ -118,7 +118,7 @@ func setsAll(vars, old []api.Variable) bool {
 // ident is one identifier's queue. Its pending list keeps contributions in arrival (partition)
 // order; while a request is in flight, the first inflight.n entries are the ones it carries.
 // Folding happens only when a request is built, so coalescing, done-tracking and revocation
-// stay simple (DESIGN.md, "Why a list of contributions").
+// stay simple (docs/DESIGN.md, "The path of a record").
 type ident struct {
 	id       string
 	pending  []*contribution

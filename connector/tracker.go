@@ -15,7 +15,7 @@ type rec struct {
 	kr   *kgo.Record
 	part *partition
 	// size is what the record counts against the pending bound, in bytes: its own cost from
-	// the fetch, plus its contributions' while they are queued (see chargeContributions).
+	// the fetch, plus its contributions' while they are queued (see Connector.process and contributionCost).
 	size atomic.Int64
 	// owner is the pending bytes of the tenant the record's pipeline writes to (nil when
 	// replaying, where each record names its own pipeline), for per-tenant pausing.
@@ -33,7 +33,7 @@ type rec struct {
 // partition tracks the records of one assigned topic partition in offset order, and the
 // watermark: the offset after the longest prefix of done records, which is the next offset to
 // commit. It also marks revocation under the same lock as the watermark, so a commit decided
-// before a revoke can never be issued after it (see connector.commit).
+// before a revoke can never be issued after it (see Connector.commitReleased).
 type partition struct {
 	topic string
 	id    int32
