@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,6 +181,8 @@ type Connector struct {
 	// partitionCounts reads the partition count of each topic for the budget shares
 	// (listPartitionCounts; a test may slow it down). It is called with no lock held.
 	partitionCounts func(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int, error)
+
+	dead *deadLetters // the one writer of dead letters
 }
 
 // partWorker is an assigned partition and the goroutine that decodes and transforms its
@@ -266,6 +267,17 @@ func New(opts Options) (*Connector, error) {
 		}
 		c.replay = true
 		c.topics = []string{opts.ReplayFrom}
+	}
+	c.dead = &deadLetters{
+		topic:         opts.DeadLetterTopic,
+		omitValue:     opts.DeadLetterOmitValue,
+		privateValues: opts.DeadLetterPrivateValues,
+		replay:        c.replay,
+		byTopic:       c.byTopic,
+		fail:          c.fail,
+		log:           c.log,
+		metrics:       c.metrics,
+		count:         &c.stats.deadLettered,
 	}
 	c.tenantBytes = make(map[string]*atomic.Int64)
 	c.tenantTopics = make(map[string][]string)
@@ -368,6 +380,7 @@ func (c *Connector) Run(ctx context.Context) error {
 		return fmt.Errorf("creating kafka client: %w", err)
 	}
 	c.client = client
+	c.dead.client = client
 	c.groupClient.Store(client)
 	closed := false
 	defer func() {
@@ -942,45 +955,6 @@ func (c *Connector) consumedLabel(topic string) string {
 	return c.byTopic[topic].Name
 }
 
-// source returns where a record comes from as pipelines see it: its own topic, partition and
-// offset, or, when replaying a dead letter, those its augment.source.* headers name.
-func (c *Connector) source(r *rec) (topic string, partition int32, offset int64) {
-	topic, partition, offset = r.kr.Topic, r.kr.Partition, r.kr.Offset
-	if !c.replay {
-		return topic, partition, offset
-	}
-	topic = ""
-	for _, h := range r.kr.Headers {
-		switch h.Key {
-		case HeaderTopic:
-			topic = string(h.Value)
-		case HeaderPartition:
-			if n, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
-				partition = int32(n)
-			}
-		case HeaderOffset:
-			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
-				offset = n
-			}
-		}
-	}
-	return topic, partition, offset
-}
-
-// tombstone reports whether r is a real tombstone: a record whose value is null, or, when
-// replaying, a dead letter that says so (its value is null either way).
-func (c *Connector) tombstone(r *rec) bool {
-	if !c.replay {
-		return r.kr.Value == nil
-	}
-	for _, h := range r.kr.Headers {
-		if h.Key == HeaderTombstone {
-			return string(h.Value) == "true"
-		}
-	}
-	return false
-}
-
 // work decodes and transforms a partition's records in order, each with a runner of its
 // pipeline that belongs to this worker.
 func (c *Connector) work(ctx context.Context, p *partition) {
@@ -994,7 +968,7 @@ func (c *Connector) work(ctx context.Context, p *partition) {
 			src, _, _ := c.source(r)
 			pl := c.byTopic[src]
 			if pl == nil {
-				c.deadLetterRecord(ctx, r, "", "replay", fmt.Sprintf("no pipeline reads the source topic %q", src))
+				c.deadLetterRecord(ctx, r, "", classReplay, fmt.Sprintf("no pipeline reads the source topic %q", src))
 				continue
 			}
 			if c.replay && r.kr.Value == nil && !c.tombstone(r) {
@@ -1005,7 +979,7 @@ func (c *Connector) work(ctx context.Context, p *partition) {
 					if ctx.Err() != nil {
 						return
 					}
-					c.deadLetterRecord(ctx, r, pl.Name, "replay", err.Error())
+					c.deadLetterRecord(ctx, r, pl.Name, classReplay, err.Error())
 					continue
 				}
 			}
@@ -1049,7 +1023,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 				return
 			}
 			if !c.opts.IsTransientDecodeError(err) {
-				c.deadLetterRecord(ctx, r, pl.Name, "decode", err.Error())
+				c.deadLetterRecord(ctx, r, pl.Name, classDecode, err.Error())
 				return
 			}
 			if bo == nil {
@@ -1090,7 +1064,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 	}
 	if err != nil {
 		c.releaseTables()
-		c.deadLetterRecord(ctx, r, pl.Name, "transform", err.Error())
+		c.deadLetterRecord(ctx, r, pl.Name, classTransform, err.Error())
 		return
 	}
 	defer c.releaseTables() // once the writes are queued: see apply
@@ -1136,118 +1110,6 @@ func (c *Connector) recordDone(r *rec) {
 		c.charge(r, -r.size.Load())
 		c.stats.done.Add(1)
 	}
-}
-
-// deadLetterRecord dead-letters a record that never reached a tenant and marks it done.
-func (c *Connector) deadLetterRecord(ctx context.Context, r *rec, pipeline, class, msg string) {
-	if err := c.deadLetter(ctx, r, pipeline, class, msg); err != nil {
-		return
-	}
-	c.recordDone(r)
-}
-
-// headerPrefix starts every header the connector adds to a dead letter.
-const headerPrefix = "augment."
-
-// Dead-letter headers, added to the record's own.
-const (
-	HeaderTopic     = "augment.source.topic"
-	HeaderPartition = "augment.source.partition"
-	HeaderOffset    = "augment.source.offset"
-	HeaderPipeline  = "augment.pipeline"
-	HeaderClass     = "augment.error.class"
-	HeaderMessage   = "augment.error.message"
-	// HeaderValueOmitted says the dead letter's value was left out on purpose, and why:
-	// OmittedPrivacy (a pipeline with a private variable) or OmittedConfig
-	// (deadLetter.includeValue: false). Replay re-reads such a record from its source.
-	HeaderValueOmitted = "augment.value.omitted"
-	// HeaderTombstone is "true" on the dead letter of a real tombstone (a record whose value
-	// is null), so that it is told apart from a dead letter whose value was omitted.
-	HeaderTombstone = "augment.source.tombstone"
-)
-
-// Values of HeaderValueOmitted.
-const (
-	OmittedPrivacy = "privacy"
-	OmittedConfig  = "config"
-)
-
-// deadLetter implements recordSink: it writes r with its original key, value and headers plus
-// headers naming its source and the reason, and returns once the broker acknowledged it. It
-// retries until ctx ends. The message never holds a privacy value or a token: it comes from
-// the decoder, the transform (which withholds messages of privacy variables) or the API.
-func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error {
-	if !r.deadLettered.CompareAndSwap(false, true) {
-		return nil
-	}
-	if c.opts.DeadLetterTopic == "" {
-		err := fmt.Errorf("%w: pipeline %q, %s/%d@%d: %s: %s", ErrNoDeadLetterTopic, pipeline, r.kr.Topic, r.kr.Partition, r.kr.Offset, class, msg)
-		c.log.Error("stopping", zap.Error(err))
-		c.fail(err)
-		return err
-	}
-	dl := &kgo.Record{
-		Topic: c.opts.DeadLetterTopic,
-		Key:   r.kr.Key,
-		Value: r.kr.Value,
-	}
-	srcTopic, srcPartition, srcOffset := c.source(r)
-	tombstone := c.tombstone(r)
-	omitted := ""
-	switch {
-	case tombstone:
-	case c.opts.DeadLetterOmitValue:
-		omitted = OmittedConfig
-	case !c.opts.DeadLetterPrivateValues && c.byTopic[srcTopic] != nil && c.byTopic[srcTopic].Private:
-		omitted = OmittedPrivacy
-	}
-	if omitted != "" {
-		dl.Value = nil
-	}
-	// A replayed dead letter keeps naming its original source; earlier reasons are replaced.
-	for _, h := range r.kr.Headers {
-		if !strings.HasPrefix(h.Key, headerPrefix) {
-			dl.Headers = append(dl.Headers, h)
-		}
-	}
-	dl.Headers = append(dl.Headers,
-		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(srcTopic)},
-		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(srcPartition)))},
-		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(srcOffset, 10))},
-		kgo.RecordHeader{Key: HeaderPipeline, Value: []byte(pipeline)},
-		kgo.RecordHeader{Key: HeaderClass, Value: []byte(class)},
-		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},
-	)
-	switch {
-	case tombstone:
-		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderTombstone, Value: []byte("true")})
-	case omitted != "":
-		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderValueOmitted, Value: []byte(omitted)})
-	}
-	bo := backoff.NewExponentialBackOff()
-	bo.MaxElapsedTime = 0
-	bo.Reset()
-	for {
-		err := c.client.ProduceSync(ctx, dl).FirstErr()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			r.deadLettered.Store(false)
-			return ctx.Err()
-		}
-		wait := bo.NextBackOff()
-		c.log.Warn("writing a dead letter failed; retrying", zap.String("topic", c.opts.DeadLetterTopic), zap.Error(err), zap.Duration("backoff", wait))
-		if !sleepCtx(ctx, wait) {
-			r.deadLettered.Store(false)
-			return ctx.Err()
-		}
-	}
-	c.stats.deadLettered.Add(1)
-	c.metrics.recordDeadLettered(pipeline, class)
-	c.log.Warn("record dead-lettered", zap.String("pipeline", pipeline), zap.String("topic", r.kr.Topic),
-		zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset), zap.String("class", class), zap.String("reason", msg))
-	return nil
 }
 
 func (c *Connector) ensureTopic(ctx context.Context, topic string) error {

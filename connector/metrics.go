@@ -92,9 +92,9 @@ func (m *Metrics) recordSkipped(pipeline, reason string) {
 	}
 }
 
-func (m *Metrics) recordDeadLettered(pipeline, class string) {
+func (m *Metrics) recordDeadLettered(pipeline string, class deadLetterClass) {
 	if m != nil {
-		m.deadLettered.WithLabelValues(pipeline, class).Inc()
+		m.deadLettered.WithLabelValues(pipeline, string(class)).Inc()
 	}
 }
 

@@ -28,7 +28,7 @@ type recordSink interface {
 	uncharge(r *rec, n int64)
 	// deadLetter writes r to the dead-letter topic and returns once it is acknowledged. It
 	// returns an error only when ctx ends or no dead-letter topic is configured.
-	deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error
+	deadLetter(ctx context.Context, r *rec, pipeline string, class deadLetterClass, msg string) error
 }
 
 // contribution is what one record asks of one identifier: its variables, in pipeline order.
@@ -542,7 +542,7 @@ func (t *tenant) send(ctx context.Context, req *request) {
 			return
 		case outcomePermanent:
 			t.accepted(false)
-			t.deadLetter(ctx, req, "api_rejected", res.message)
+			t.deadLetter(ctx, req, classAPIRejected, res.message)
 			return
 		case outcomeBlocked:
 			n, othersWritten := t.noteRefused(req.id)
@@ -551,7 +551,7 @@ func (t *tenant) send(ctx context.Context, req *request) {
 				// fine and the 403 is this interaction's. Retry it on its own, and after a
 				// few probes dead-letter it instead of blocking the tenant for good.
 				if n >= forbiddenProbes {
-					t.deadLetter(ctx, req, "forbidden", fmt.Sprintf("%s (refused %d times while other interactions were written)", res.message, n))
+					t.deadLetter(ctx, req, classForbidden, fmt.Sprintf("%s (refused %d times while other interactions were written)", res.message, n))
 					return
 				}
 				wait = t.probeInterval
@@ -568,7 +568,7 @@ func (t *tenant) send(ctx context.Context, req *request) {
 			}
 			if t.isGone(req.id.id, now) || now.Sub(first404) >= t.opts.NotFoundWindow {
 				t.markGone(req.id.id, now)
-				t.deadLetter(ctx, req, "not_found", res.message+" (retried for "+now.Sub(first404).Round(time.Second).String()+")")
+				t.deadLetter(ctx, req, classNotFound, res.message+" (retried for "+now.Sub(first404).Round(time.Second).String()+")")
 				return
 			}
 			wait = nextOr(bo, notFoundMaxWait)
@@ -580,7 +580,7 @@ func (t *tenant) send(ctx context.Context, req *request) {
 		case outcomeTransient:
 			wait = bo.NextBackOff()
 			if wait == backoff.Stop {
-				t.deadLetter(ctx, req, "retries_exhausted", res.message)
+				t.deadLetter(ctx, req, classRetriesExhausted, res.message)
 				return
 			}
 			if res.retryAfter > wait {
@@ -730,7 +730,7 @@ func (t *tenant) markGone(id string, now time.Time) {
 
 // deadLetter sends every record the request carried to the dead-letter topic, then completes
 // the request as carried: those records are done once their dead letters are acknowledged.
-func (t *tenant) deadLetter(ctx context.Context, req *request, class, msg string) {
+func (t *tenant) deadLetter(ctx context.Context, req *request, class deadLetterClass, msg string) {
 	seen := make(map[*rec]bool, len(req.carried))
 	for _, cr := range req.carried {
 		// The records superseded on arrival (their values would have been in this request)

@@ -37,9 +37,9 @@ func (s *fakeSink) contributionDone(r *rec) {
 
 func (s *fakeSink) uncharge(r *rec, n int64) { r.size.Add(-n) }
 
-func (s *fakeSink) deadLetter(_ context.Context, r *rec, _, class, msg string) error {
+func (s *fakeSink) deadLetter(_ context.Context, r *rec, _ string, class deadLetterClass, msg string) error {
 	s.mu.Lock()
-	s.dead[r] = class + ": " + msg
+	s.dead[r] = string(class) + ": " + msg
 	s.mu.Unlock()
 	return nil
 }
@@ -380,9 +380,9 @@ func TestTenantSupersedesOnArrival(t *testing.T) {
 // nopSink is a recordSink that does nothing, for benchmarks.
 type nopSink struct{}
 
-func (nopSink) contributionDone(*rec)                                          {}
-func (nopSink) uncharge(*rec, int64)                                           {}
-func (nopSink) deadLetter(context.Context, *rec, string, string, string) error { return nil }
+func (nopSink) contributionDone(*rec)                                                   {}
+func (nopSink) uncharge(*rec, int64)                                                    {}
+func (nopSink) deadLetter(context.Context, *rec, string, deadLetterClass, string) error { return nil }
 
 // BenchmarkCoalesce is the coalescer's cost per record: queueing a contribution of 4
 // variables for one of 1,000 identifiers (superseding the earlier one it covers), and, for
