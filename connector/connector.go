@@ -5,7 +5,7 @@
 // only once every record below it is done.
 //
 // The path of a record and the invariants it keeps are in docs/DESIGN.md; the pieces are
-// pacer.go (the per-tenant sliding-window budget), tenant.go (coalescer, dispatcher, retries),
+// internal/pacer (the per-tenant sliding-window budget, used through budget), tenant.go (coalescer, dispatcher, retries),
 // tracker.go (per-partition done-tracking and watermark), client.go (HTTP and outcome classes)
 // and this file (Kafka: polling, rebalances, dead letters, commits, shutdown).
 package connector
@@ -855,9 +855,9 @@ func (c *Connector) updateShares(ctx context.Context, cl *kgo.Client) {
 			continue
 		}
 		share := float64(owned[name]) / float64(total[name])
-		t.pacer.SetShare(share)
+		t.budget.SetShare(share)
 		c.log.Info("budget share", zap.String("tenant", name), zap.Int("partitions", owned[name]),
-			zap.Int("of", total[name]), zap.Int("requests_per_minute", t.pacer.Limit()))
+			zap.Int("of", total[name]), zap.Int("requests_per_minute", t.budget.Limit()))
 	}
 }
 

@@ -186,8 +186,8 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.partsMu.Unlock()
 	ch <- prometheus.MustNewConstMetric(g.paused, prometheus.GaugeValue, paused)
 	for name, t := range c.tenants {
-		ch <- prometheus.MustNewConstMetric(g.budgetUsed, prometheus.GaugeValue, float64(t.pacer.InUse()), name)
-		ch <- prometheus.MustNewConstMetric(g.budgetLimit, prometheus.GaugeValue, float64(t.pacer.Limit()), name)
+		ch <- prometheus.MustNewConstMetric(g.budgetUsed, prometheus.GaugeValue, float64(t.budget.InUse()), name)
+		ch <- prometheus.MustNewConstMetric(g.budgetLimit, prometheus.GaugeValue, float64(t.budget.Limit()), name)
 		b := 0.0
 		if t.blockedNow() {
 			b = 1

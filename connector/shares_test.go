@@ -74,7 +74,7 @@ func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
 	locksFree("assign")
 	unblock <- struct{}{}
 	<-done
-	if got, want := c.tenants["a"].pacer.Limit(), 25; got != want {
+	if got, want := c.tenants["a"].budget.Limit(), 25; got != want {
 		t.Errorf("after assigning 1 of 4 partitions: limit %d, want %d", got, want)
 	}
 
@@ -84,7 +84,7 @@ func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
 	locksFree("revoke")
 	unblock <- struct{}{}
 	<-done
-	if got, want := c.tenants["a"].pacer.Limit(), 1; got != want {
+	if got, want := c.tenants["a"].budget.Limit(), 1; got != want {
 		t.Errorf("after revoking every partition: limit %d, want %d (the floor)", got, want)
 	}
 }

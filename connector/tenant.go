@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/internal/api"
+	"github.com/augment-connector/augment-connector/internal/pacer"
 )
 
 // recordSink is what a tenant needs from the connector: to hear that a record's contribution
@@ -154,13 +155,13 @@ type carried struct {
 }
 
 // tenant coalesces and sends one tenant's writes: per identifier one request in flight at
-// most, the budget kept by its pacer, concurrency bounded, the oldest (and brand-new
+// most, the budget kept by its budget (a pacer), concurrency bounded, the oldest (and brand-new
 // interactions first) served first.
 type tenant struct {
 	name   string
 	opts   TenantOptions
 	client *apiClient
-	pacer  *pacer
+	budget budget
 	sink   recordSink
 	// metrics may be nil.
 	metrics *Metrics
@@ -212,13 +213,13 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 	if maxVars <= 0 || maxVars > api.MaxVariablesPerRequest {
 		maxVars = api.MaxVariablesPerRequest
 	}
-	p := newPacer(opts.RequestsPerMinute, now)
-	p.setSpread(true) // spend the window as it comes back, so a backlog coalesces (see pacer)
+	p := pacer.New(opts.RequestsPerMinute, now)
+	p.SetSpread(true) // spend the window as it comes back, so a backlog coalesces (see pacer.Pacer)
 	return &tenant{
 		name:    name,
 		opts:    opts,
 		client:  c,
-		pacer:   p,
+		budget:  p,
 		sink:    sink,
 		log:     log.With(zap.String("tenant", name)),
 		now:     now,
@@ -249,7 +250,7 @@ func (t *tenant) add(id string, c *contribution) {
 		it = &ident{id: id, heapIdx: -1, fresh: !t.written.has(id)}
 		t.idents[id] = it
 		if it.fresh {
-			t.pacer.noteFresh(c.at)
+			t.budget.NoteFresh(c.at)
 		}
 	}
 	t.supersede(it, c)
@@ -301,13 +302,13 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		// Reserve the budget first and build the request only then, so everything that
 		// arrived while waiting for the budget is folded into it.
 		waitStart := time.Now()
-		if err := t.pacer.WaitFor(ctx, t.nextIsFresh, t.wake); err != nil {
+		if err := t.budget.WaitFor(ctx, t.nextIsFresh, t.wake); err != nil {
 			return
 		}
 		t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
 		req := t.build()
 		if req == nil {
-			t.pacer.finish(false, t.now()) // revoked or drained while waiting
+			t.budget.Finish(false, t.now()) // revoked or drained while waiting
 			continue
 		}
 		rctx, cancel := context.WithCancel(sendCtx)
@@ -511,7 +512,7 @@ func (t *tenant) send(ctx context.Context, req *request) {
 		if attempt > 0 {
 			waitStart := time.Now()
 			fresh := req.fresh
-			if err := t.pacer.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
+			if err := t.budget.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
 				t.finish(req, false)
 				return
 			}
@@ -520,8 +521,8 @@ func (t *tenant) send(ctx context.Context, req *request) {
 		sent := time.Now()
 		res := t.client.post(ctx, req.id.id, req.body)
 		// The attempt left the window's reservation for its log: it counts from now on, a
-		// time never earlier than the API's arrival time (see pacer).
-		t.pacer.finish(true, t.now())
+		// time never earlier than the API's arrival time (see pacer.Pacer).
+		t.budget.Finish(true, t.now())
 		t.metrics.recordAttempt(t.name, res.status, time.Since(sent))
 		if ctx.Err() != nil {
 			t.finish(req, false)
@@ -573,7 +574,7 @@ func (t *tenant) send(ctx context.Context, req *request) {
 			}
 			wait = nextOr(bo, notFoundMaxWait)
 		case outcomeThrottled:
-			t.pacer.Throttled(res.retryAfter)
+			t.budget.Throttled(res.retryAfter)
 			if res.retryAfter <= 0 {
 				wait = nextOr(bo, bo.MaxInterval)
 			}
