@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -496,110 +494,6 @@ func (t *tenant) build() *request {
 	return nil
 }
 
-// send makes attempts until the request is done, dead-lettered or abandoned.
-func (t *tenant) send(ctx context.Context, req *request) {
-	defer close(req.done)
-	if req.probe {
-		t.reloadToken()
-	}
-	bo := t.newBackoff()
-	var first404 time.Time
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 && req.stopRetry.Load() {
-			t.finish(req, false)
-			return
-		}
-		if attempt > 0 {
-			waitStart := time.Now()
-			fresh := req.fresh
-			if err := t.budget.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
-				t.finish(req, false)
-				return
-			}
-			t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
-		}
-		sent := time.Now()
-		res := t.client.post(ctx, req.id.id, req.body)
-		// The attempt left the window's reservation for its log: it counts from now on, a
-		// time never earlier than the API's arrival time (see pacer.Pacer).
-		t.budget.Finish(true, t.now())
-		t.metrics.recordAttempt(t.name, res.status, time.Since(sent))
-		if ctx.Err() != nil {
-			t.finish(req, false)
-			return
-		}
-		if res.retryAfterCapped {
-			t.log.Warn("the API asked to retry after more than the cap; waiting the cap instead",
-				zap.Int("status", res.status), zap.Duration("cap", maxRetryAfter))
-		}
-		var wait time.Duration
-		switch res.outcome {
-		case outcomeDone:
-			if res.unconfirmed {
-				t.metrics.recordUnconfirmed(t.name)
-			}
-			t.accepted(true)
-			t.finish(req, true)
-			return
-		case outcomePermanent:
-			t.accepted(false)
-			t.deadLetter(ctx, req, classAPIRejected, res.message)
-			return
-		case outcomeBlocked:
-			n, othersWritten := t.noteRefused(req.id)
-			if res.status == http.StatusForbidden && othersWritten {
-				// Others are written since this identifier's first refusal: the token is
-				// fine and the 403 is this interaction's. Retry it on its own, and after a
-				// few probes dead-letter it instead of blocking the tenant for good.
-				if n >= forbiddenProbes {
-					t.deadLetter(ctx, req, classForbidden, fmt.Sprintf("%s (refused %d times while other interactions were written)", res.message, n))
-					return
-				}
-				wait = t.probeInterval
-				break
-			}
-			t.setBlocked(res)
-			t.finish(req, false) // back to pending; the tenant probes from there
-			return
-		case outcomeNotFound:
-			t.accepted(false) // the API authenticated us to say so
-			now := t.now()
-			if first404.IsZero() {
-				first404 = now
-			}
-			if t.isGone(req.id.id, now) || now.Sub(first404) >= t.opts.NotFoundWindow {
-				t.markGone(req.id.id, now)
-				t.deadLetter(ctx, req, classNotFound, res.message+" (retried for "+now.Sub(first404).Round(time.Second).String()+")")
-				return
-			}
-			wait = nextOr(bo, notFoundMaxWait)
-		case outcomeThrottled:
-			t.budget.Throttled(res.retryAfter)
-			if res.retryAfter <= 0 {
-				wait = nextOr(bo, bo.MaxInterval)
-			}
-		case outcomeTransient:
-			wait = bo.NextBackOff()
-			if wait == backoff.Stop {
-				t.deadLetter(ctx, req, classRetriesExhausted, res.message)
-				return
-			}
-			if res.retryAfter > wait {
-				wait = res.retryAfter
-			}
-		}
-		if res.outcome != outcomeBlocked && attempt%10 == 0 {
-			t.log.Warn("write failed, retrying", zap.String("identifier", req.id.id),
-				zap.Stringer("class", res.outcome), zap.Int("status", res.status),
-				zap.String("error", res.message), zap.Int("attempt", attempt+1), zap.Duration("backoff", wait))
-		}
-		if wait > 0 && !sleepCtx(ctx, wait) {
-			t.finish(req, false)
-			return
-		}
-	}
-}
-
 // blockedProbeInterval is how often a blocked tenant probes.
 const blockedProbeInterval = 15 * time.Second
 
@@ -611,20 +505,10 @@ const forbiddenProbes = 3
 // written soon after it does.
 const notFoundMaxWait = 2 * time.Second
 
-// nextOr returns the next backoff, or fallback once the backoff has stopped (its elapsed
-// limit only ends retries of transient errors).
-func nextOr(b *backoff.ExponentialBackOff, fallback time.Duration) time.Duration {
-	d := b.NextBackOff()
-	if d == backoff.Stop || d > fallback {
-		return fallback
-	}
-	return d
-}
-
 func (t *tenant) newBackoff() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 200 * time.Millisecond
-	b.MaxInterval = 30 * time.Second
+	b.MaxInterval = retryMaxInterval
 	b.Multiplier = 2
 	b.RandomizationFactor = 0.5
 	b.MaxElapsedTime = t.opts.MaxRetryElapsed // 0: never stop
