@@ -150,15 +150,8 @@ type Connector struct {
 
 	commitMu sync.Mutex // serialises commits with revocation (see revoked)
 
-	pendingRecords atomic.Int64
-	pendingBytes   atomic.Int64
-	paused         atomic.Bool
-	// Per tenant (with more than one): the bytes its records hold, its topics, and whether
-	// fetching is paused for them (see pauseTenants).
-	tenantBytes  map[string]*atomic.Int64
-	tenantTopics map[string][]string
-	tenantPaused map[string]*atomic.Bool
-	metrics      *Metrics
+	flow    *flow // pending records and bytes, and when fetching pauses
+	metrics *Metrics
 
 	// Health: set as the connector starts, runs and stops.
 	connected    atomic.Bool
@@ -279,18 +272,14 @@ func New(opts Options) (*Connector, error) {
 		metrics:       c.metrics,
 		count:         &c.stats.deadLettered,
 	}
-	c.tenantBytes = make(map[string]*atomic.Int64)
-	c.tenantTopics = make(map[string][]string)
-	c.tenantPaused = make(map[string]*atomic.Bool)
+	var topicTenant map[string]string
 	if !c.replay {
+		topicTenant = make(map[string]string, len(c.byTopic))
 		for topic, pl := range c.byTopic {
-			if c.tenantBytes[pl.Tenant] == nil {
-				c.tenantBytes[pl.Tenant] = new(atomic.Int64)
-				c.tenantPaused[pl.Tenant] = new(atomic.Bool)
-			}
-			c.tenantTopics[pl.Tenant] = append(c.tenantTopics[pl.Tenant], topic)
+			topicTenant[topic] = pl.Tenant
 		}
 	}
+	c.flow = newFlow(opts.MaxPendingRecords, opts.MaxPendingBytes, topicTenant)
 	for name, to := range opts.Tenants {
 		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
 		if err != nil {
@@ -438,7 +427,7 @@ func (c *Connector) Run(ctx context.Context) error {
 
 	// Graceful shutdown: no more fetching; let what was fetched finish.
 	c.stopping.Store(true)
-	c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.pendingRecords.Load()),
+	c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.flow.pending()),
 		zap.Duration("timeout", c.opts.ShutdownTimeout))
 	drained := c.drain(c.opts.ShutdownTimeout)
 	stopAll()
@@ -450,7 +439,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	closed = true
 	if !drained {
 		c.log.Warn("shutdown timeout reached with records pending; they are not committed and will be redelivered",
-			zap.Int64("pending_records", c.pendingRecords.Load()))
+			zap.Int64("pending_records", c.flow.pending()))
 	}
 	select {
 	case <-c.fatal:
@@ -504,9 +493,9 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			if !c.waitBelowLowWater(ctx) {
 				return nil
 			}
-			c.client.ResumeFetchTopics(c.resumableTopics()...)
+			c.client.ResumeFetchTopics(c.flow.resumable(c.topics)...)
 			paused = false
-			c.paused.Store(false)
+			c.flow.paused.Store(false)
 		}
 		// A bounded poll keeps the loop turning (and /healthz honest) on an idle replica;
 		// while a tenant's topics are paused, a short one notices soon that they may resume.
@@ -515,10 +504,7 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			turn = tenantPauseTurn
 		}
 		turnCtx, endTurn := context.WithTimeout(pollCtx, turn)
-		// Take no more than the pending bound has room for: a full poll on top of a nearly
-		// full bound would overshoot it by up to maxPoll records.
-		room := max(1, min(maxPoll, int64(c.opts.MaxPendingRecords)-c.pendingRecords.Load()))
-		fetches := c.client.PollRecords(turnCtx, int(room))
+		fetches := c.client.PollRecords(turnCtx, c.flow.pollRoom(maxPoll))
 		endTurn()
 		if fetches.IsClientClosed() {
 			return nil
@@ -540,11 +526,10 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 		})
 		c.dispatch(fetches)
 		c.pauseTenants()
-		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || (c.globalBytesBound() && c.pendingBytes.Load() >= c.opts.MaxPendingBytes) ||
-			c.unprocessed() >= maxUnprocessed {
+		if c.flow.pauseAll(c.unprocessed()) {
 			c.client.PauseFetchTopics(c.topics...)
 			paused = true
-			c.paused.Store(true)
+			c.flow.paused.Store(true)
 		}
 		c.client.AllowRebalance()
 	}
@@ -573,64 +558,16 @@ func (c *Connector) unprocessed() int {
 // tenantPauseTurn bounds a poll while some tenant's topics are paused.
 const tenantPauseTurn = 100 * time.Millisecond
 
-// pauseTenants pauses fetching for the topics of each tenant whose records hold its share of
-// maxPendingBytes (the bound divided among the tenants) and resumes them once they hold three
-// quarters of it, so a tenant that falls behind (a tight budget, a refused token, a slow API)
-// stops taking memory from the others, whose topics keep flowing. With one tenant the
-// connector-wide bound is the tenant's. It reports whether any tenant's topics are paused.
+// pauseTenants pauses and resumes the topics of the tenants whose records hold their share of
+// maxPendingBytes (see flow.pauseTenants). It reports whether any tenant's topics are paused.
 func (c *Connector) pauseTenants() bool {
-	if len(c.tenantTopics) < 2 {
-		return false
-	}
-	share := c.opts.MaxPendingBytes / int64(len(c.tenantTopics))
-	anyPaused := false
-	for name, topics := range c.tenantTopics {
-		b, p := c.tenantBytes[name].Load(), c.tenantPaused[name]
-		switch {
-		case !p.Load() && b >= share:
-			c.client.PauseFetchTopics(topics...)
-			p.Store(true)
-			c.log.Info("fetching paused for a tenant's topics: its pending records reached its share of maxPendingBytes",
-				zap.String("tenant", name), zap.Strings("topics", topics), zap.Int64("pending_bytes", b))
-		case p.Load() && b <= share*3/4:
-			p.Store(false)
-			if !c.paused.Load() {
-				c.client.ResumeFetchTopics(topics...)
-			}
-		}
-		anyPaused = anyPaused || p.Load()
-	}
-	return anyPaused
-}
-
-// globalBytesBound reports whether maxPendingBytes pauses every topic at once: with one
-// tenant (or when replaying). With more, each tenant's share pauses its own topics
-// (pauseTenants), which keeps the sum within the bound too; a connector-wide pause there would
-// let a stuck tenant holding three quarters of the bound stop every other tenant for good.
-func (c *Connector) globalBytesBound() bool { return len(c.tenantTopics) < 2 }
-
-// resumableTopics are the consumed topics whose tenant is not paused.
-func (c *Connector) resumableTopics() []string {
-	if len(c.tenantTopics) < 2 {
-		return c.topics
-	}
-	out := make([]string, 0, len(c.topics))
-	for _, topic := range c.topics {
-		if !c.topicPaused(topic) {
-			out = append(out, topic)
-		}
-	}
-	return out
-}
-
-// topicPaused reports whether fetching is paused for topic's tenant.
-func (c *Connector) topicPaused(topic string) bool {
-	pl := c.byTopic[topic]
-	if c.replay || pl == nil {
-		return false
-	}
-	p := c.tenantPaused[pl.Tenant]
-	return p != nil && p.Load()
+	return c.flow.pauseTenants(func(tf *tenantFlow, bytes int64) {
+		c.client.PauseFetchTopics(tf.topics...)
+		c.log.Info("fetching paused for a tenant's topics: its pending records reached its share of maxPendingBytes",
+			zap.String("tenant", tf.name), zap.Strings("topics", tf.topics), zap.Int64("pending_bytes", bytes))
+	}, func(tf *tenantFlow) {
+		c.client.ResumeFetchTopics(tf.topics...)
+	})
 }
 
 // waitBelowLowWater waits until pending work falls to three quarters of its bounds, so
@@ -640,8 +577,7 @@ func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
 	defer t.Stop()
 	for {
 		c.lastLoop.Store(time.Now().UnixNano())
-		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && (!c.globalBytesBound() || c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4) &&
-			c.unprocessed() <= maxUnprocessed/2 {
+		if c.flow.belowLowWater(c.unprocessed()) {
 			return true
 		}
 		select {
@@ -670,10 +606,7 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		}
 		batch := make([]*rec, 0, len(ftp.Records))
 		var bytes int64
-		var owner *atomic.Int64
-		if pl := c.byTopic[ftp.Topic]; pl != nil && !c.replay {
-			owner = c.tenantBytes[pl.Tenant]
-		}
+		owner := c.flow.owner(ftp.Topic)
 		for _, kr := range ftp.Records {
 			if kr.Attrs.IsControl() {
 				// A transaction marker: nothing to write, but its offset must be committed
@@ -692,11 +625,7 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		if len(batch) == 0 {
 			return
 		}
-		c.pendingRecords.Add(int64(len(batch)))
-		c.pendingBytes.Add(bytes)
-		if owner != nil {
-			owner.Add(bytes)
-		}
+		c.flow.admit(owner, len(batch), bytes)
 		c.stats.consumed.Add(int64(len(batch)))
 		c.metrics.recordConsumed(c.consumedLabel(ftp.Topic), len(batch))
 		w.p.queue.push(batch)
@@ -751,19 +680,10 @@ func detach(kr *kgo.Record) *kgo.Record {
 // contribution was superseded on arrival costs only this.
 const recOverhead = 320
 
-// charge adds n bytes to what r counts against the pending bound (n < 0 releases them).
-func (c *Connector) charge(r *rec, n int64) {
-	r.size.Add(n)
-	c.pendingBytes.Add(n)
-	if r.owner != nil {
-		r.owner.Add(n)
-	}
-}
-
 // drain waits until no record is pending, or the timeout passes.
 func (c *Connector) drain(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for c.pendingRecords.Load() > 0 {
+	for c.flow.pending() > 0 {
 		if time.Now().After(deadline) {
 			return false
 		}
@@ -927,11 +847,7 @@ func (c *Connector) commitReleased(ctx context.Context, cl *kgo.Client, ws []*pa
 	offsets := make(map[string]map[int32]kgo.EpochOffset)
 	for _, w := range ws {
 		off, epoch, ok := w.p.toCommit()
-		undone := w.p.revoke()
-		for _, r := range undone {
-			c.charge(r, -r.size.Load())
-		}
-		c.pendingRecords.Add(-int64(len(undone)))
+		c.flow.drop(w.p.revoke())
 		if ok && commit {
 			if offsets[w.p.topic] == nil {
 				offsets[w.p.topic] = make(map[int32]kgo.EpochOffset)
@@ -1078,7 +994,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 		}
 		t := c.tenants[pl.Tenant]
 		r.outstanding.Store(int32(len(res.Identifiers)))
-		c.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
+		c.flow.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
 		now := c.opts.Now()
 		for _, id := range res.Identifiers {
 			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now})
@@ -1095,7 +1011,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 }
 
 // uncharge implements recordSink.
-func (c *Connector) uncharge(r *rec, n int64) { c.charge(r, -n) }
+func (c *Connector) uncharge(r *rec, n int64) { c.flow.charge(r, -n) }
 
 // contributionDone implements recordSink.
 func (c *Connector) contributionDone(r *rec) {
@@ -1106,8 +1022,7 @@ func (c *Connector) contributionDone(r *rec) {
 
 func (c *Connector) recordDone(r *rec) {
 	if r.part.markDone(r) {
-		c.pendingRecords.Add(-1)
-		c.charge(r, -r.size.Load())
+		c.flow.done(r)
 		c.stats.done.Add(1)
 	}
 }

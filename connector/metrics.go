@@ -174,12 +174,12 @@ func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	c := g.c
-	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.pendingRecords.Load()))
-	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.pendingBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.flow.records.Load()))
+	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.flow.bytes.Load()))
 	c.partsMu.Lock()
 	paused := 0.0
 	for topic, ps := range c.parts {
-		if c.paused.Load() || c.topicPaused(topic) {
+		if c.flow.paused.Load() || c.flow.topicPaused(topic) {
 			paused += float64(len(ps))
 		}
 	}
