@@ -148,7 +148,7 @@ type Connector struct {
 	partsMu sync.Mutex
 	parts   map[string]map[int32]*partWorker
 
-	commitMu sync.Mutex // serialises commits with revocation (see revoked)
+	commits *committer // commits the watermarks: on a timer, on revoke, at shutdown
 
 	flow    *flow // pending records and bytes, and when fetching pauses
 	metrics *Metrics
@@ -280,6 +280,14 @@ func New(opts Options) (*Connector, error) {
 		}
 	}
 	c.flow = newFlow(opts.MaxPendingRecords, opts.MaxPendingBytes, topicTenant)
+	c.commits = &committer{
+		interval:  opts.CommitInterval,
+		owned:     c.ownedPartitions,
+		flow:      c.flow,
+		log:       c.log,
+		metrics:   c.metrics,
+		committed: &c.stats.committed,
+	}
 	for name, to := range opts.Tenants {
 		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
 		if err != nil {
@@ -402,7 +410,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		c.commitLoop(dispatchCtx)
+		c.commits.run(dispatchCtx, client)
 	}()
 	stopAll := func() {
 		cancelDispatch()
@@ -420,7 +428,7 @@ func (c *Connector) Run(ctx context.Context) error {
 		// Commit what is done before the failure: it was written, so a restart need not
 		// write it again.
 		commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = c.commitAll(commitCtx)
+		_ = c.commits.all(commitCtx, client)
 		cancelCommit()
 		return pollErr
 	}
@@ -432,7 +440,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	drained := c.drain(c.opts.ShutdownTimeout)
 	stopAll()
 	commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	commitErr := c.commitAll(commitCtx)
+	commitErr := c.commits.all(commitCtx, client)
 	cancelCommit()
 	// Close leaves the group; our revoke callback runs and commits nothing new.
 	client.Close()
@@ -828,7 +836,11 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 	}
 	// 3. Commit what is done, under the commit lock, marking them revoked in the same step so
 	// no commit decided earlier can land after this returns.
-	if err := c.commitReleased(ctx, cl, ws, commit); err != nil {
+	ps := make([]*partition, len(ws))
+	for i, w := range ws {
+		ps[i] = w.p
+	}
+	if err := c.commits.release(ctx, cl, ps, commit); err != nil {
 		// The partitions' next owner reads again from their last commit: redelivery, which is
 		// allowed, but an operator should see why. commits_total{result="error"} counts it.
 		c.log.Warn("committing the revoked partitions failed; their records after the last commit will be redelivered to the next owner",
@@ -836,31 +848,6 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 	}
 	c.log.Info("partitions released", zap.Bool("committed", commit), zap.Any("partitions", which))
 	c.updateShares(ctx, cl)
-}
-
-// commitReleased marks the released partitions ws revoked, takes their undone records out of
-// the pending bound and, when commit, commits their watermarks, all under commitMu so that no
-// commit decided before the revoke lands after it.
-func (c *Connector) commitReleased(ctx context.Context, cl *kgo.Client, ws []*partWorker, commit bool) error {
-	c.commitMu.Lock()
-	defer c.commitMu.Unlock()
-	offsets := make(map[string]map[int32]kgo.EpochOffset)
-	for _, w := range ws {
-		off, epoch, ok := w.p.toCommit()
-		c.flow.drop(w.p.revoke())
-		if ok && commit {
-			if offsets[w.p.topic] == nil {
-				offsets[w.p.topic] = make(map[int32]kgo.EpochOffset)
-			}
-			offsets[w.p.topic][w.p.id] = kgo.EpochOffset{Epoch: epoch, Offset: off}
-		}
-	}
-	if len(offsets) == 0 {
-		return nil
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return c.commitOffsets(cctx, cl, offsets)
 }
 
 // consumedLabel is the pipeline label of records consumed from topic.
@@ -1041,82 +1028,19 @@ func (c *Connector) ensureTopic(ctx context.Context, topic string) error {
 	return nil
 }
 
-func (c *Connector) commitLoop(ctx context.Context) {
-	t := time.NewTicker(c.opts.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.commitAll(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("committing offsets failed; will retry", zap.Error(err))
-			}
-		}
-	}
-}
-
-// commitAll commits every owned partition's watermark that moved.
-func (c *Connector) commitAll(ctx context.Context) error {
-	c.commitMu.Lock()
-	defer c.commitMu.Unlock()
-	offsets := make(map[string]map[int32]kgo.EpochOffset)
+// ownedPartitions returns the partitions assigned to this member now.
+func (c *Connector) ownedPartitions() map[string]map[int32]*partition {
 	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	out := make(map[string]map[int32]*partition, len(c.parts))
 	for topic, ps := range c.parts {
+		m := make(map[int32]*partition, len(ps))
 		for id, w := range ps {
-			if off, epoch, ok := w.p.toCommit(); ok {
-				if offsets[topic] == nil {
-					offsets[topic] = make(map[int32]kgo.EpochOffset)
-				}
-				offsets[topic][id] = kgo.EpochOffset{Epoch: epoch, Offset: off}
-			}
+			m[id] = w.p
 		}
+		out[topic] = m
 	}
-	c.partsMu.Unlock()
-	if len(offsets) == 0 {
-		return nil
-	}
-	return c.commitOffsets(ctx, c.client, offsets)
-}
-
-// commitOffsets commits and records, per partition, what the broker accepted. The caller holds
-// commitMu.
-func (c *Connector) commitOffsets(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
-	var firstErr error
-	start := time.Now()
-	defer func() { c.metrics.recordCommit(firstErr, time.Since(start)) }()
-	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
-		if err != nil {
-			firstErr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
-					}
-					continue
-				}
-				if o, ok := offsets[t.Topic][p.Partition]; ok {
-					c.markCommitted(t.Topic, p.Partition, o.Offset)
-				}
-			}
-		}
-	})
-	if firstErr == nil {
-		c.stats.committed.Add(1)
-	}
-	return firstErr
-}
-
-func (c *Connector) markCommitted(topic string, id int32, off int64) {
-	c.partsMu.Lock()
-	w := c.parts[topic][id]
-	c.partsMu.Unlock()
-	if w != nil {
-		w.p.committedAt(off)
-	}
+	return out
 }
 
 // Collector returns a Prometheus collector of the connector's gauges: pending records and

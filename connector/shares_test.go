@@ -42,7 +42,7 @@ func newBareConnector(t *testing.T, opts Options, topic string) *Connector {
 }
 
 // TestRebalanceHoldsNoLockDuringMetadata checks that the metadata request of the budget shares
-// is made with neither partsMu nor commitMu held, on assign and on revoke: a slow answer used
+// is made with neither partsMu nor the committer's mu held, on assign and on revoke: a slow answer used
 // to stall the commit loop, the metrics scrape and dispatch for up to its 5 s timeout.
 func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
 	c := newBareConnector(t, Options{}, "t")
@@ -60,10 +60,10 @@ func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
 		} else {
 			c.partsMu.Unlock()
 		}
-		if !c.commitMu.TryLock() {
-			t.Errorf("%s: commitMu is held during the metadata request", when)
+		if !c.commits.mu.TryLock() {
+			t.Errorf("%s: the committer's mu is held during the metadata request", when)
 		} else {
-			c.commitMu.Unlock()
+			c.commits.mu.Unlock()
 		}
 	}
 	ctx := context.Background()

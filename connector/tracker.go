@@ -33,7 +33,7 @@ type rec struct {
 // partition tracks the records of one assigned topic partition in offset order, and the
 // watermark: the offset after the longest prefix of done records, which is the next offset to
 // commit. It also marks revocation under the same lock as the watermark, so a commit decided
-// before a revoke can never be issued after it (see Connector.commitReleased).
+// before a revoke can never be issued after it (see committer.release).
 type partition struct {
 	topic string
 	id    int32
