@@ -25,6 +25,7 @@ type committer struct {
 	log       *zap.Logger
 	metrics   *Metrics      // may be nil
 	committed *atomic.Int64 // Stats.Committed
+	now       func() time.Time
 
 	mu sync.Mutex
 }
@@ -95,8 +96,8 @@ func (q *committer) release(ctx context.Context, cl *kgo.Client, ps []*partition
 // accepted. The caller holds mu.
 func (q *committer) commitLocked(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
 	var firstErr error
-	start := time.Now()
-	defer func() { q.metrics.recordCommit(firstErr, time.Since(start)) }()
+	start := q.now()
+	defer func() { q.metrics.recordCommit(firstErr, q.now().Sub(start)) }()
 	accepted := make(map[string]map[int32]int64)
 	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
@@ -32,7 +33,7 @@ func TestCommitterRelease(t *testing.T) {
 			f := newFlow(100, 1<<20, nil)
 			p := newPartition("t", 0)
 			q := &committer{owned: func() map[string]map[int32]*partition { return map[string]map[int32]*partition{"t": {0: p}} },
-				flow: f, log: zap.NewNop(), committed: new(atomic.Int64)}
+				flow: f, log: zap.NewNop(), committed: new(atomic.Int64), now: time.Now}
 			recs := newTestRecs(p, 0, 1, 2)
 			f.admit(nil, len(recs), 0)
 			p.markDone(recs[0])

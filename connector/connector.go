@@ -117,7 +117,11 @@ type Options struct {
 	Logger *zap.Logger
 	// Metrics, when set, are updated as the connector works (see NewMetrics and Collector).
 	Metrics *Metrics
-	// Now is the clock of the pacers and the scheduling; default time.Now.
+	// Now is the connector's one clock, default time.Now: every time it reads comes from it
+	// (the pacers' windows, linger, probes, the 404 window, lookup retries, the shutdown
+	// drain's deadline, liveness, Retry-After dates, the durations in metrics). Waits use the
+	// runtime's timers, so a test that moves Now should run in a testing/synctest bubble,
+	// where both move together.
 	Now func() time.Time
 }
 
@@ -287,6 +291,7 @@ func New(opts Options) (*Connector, error) {
 		log:       c.log,
 		metrics:   c.metrics,
 		committed: &c.stats.committed,
+		now:       opts.Now,
 	}
 	for name, to := range opts.Tenants {
 		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
@@ -491,7 +496,7 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 	}()
 	paused := false
 	for {
-		c.lastLoop.Store(time.Now().UnixNano())
+		c.lastLoop.Store(c.opts.Now().UnixNano())
 		select {
 		case <-c.fatal:
 			return c.fatalErr
@@ -584,7 +589,7 @@ func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		c.lastLoop.Store(time.Now().UnixNano())
+		c.lastLoop.Store(c.opts.Now().UnixNano())
 		if c.flow.belowLowWater(c.unprocessed()) {
 			return true
 		}
@@ -690,9 +695,9 @@ const recOverhead = 320
 
 // drain waits until no record is pending, or the timeout passes.
 func (c *Connector) drain(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
+	deadline := c.opts.Now().Add(timeout)
 	for c.flow.pending() > 0 {
-		if time.Now().After(deadline) {
+		if c.opts.Now().After(deadline) {
 			return false
 		}
 		select {
@@ -1065,7 +1070,7 @@ func (c *Connector) joined() bool {
 // ready.
 func (c *Connector) Health() (alive, ready bool, why []string) {
 	last := c.lastLoop.Load()
-	alive = last == 0 || time.Since(time.Unix(0, last)) < time.Minute
+	alive = last == 0 || c.opts.Now().Sub(time.Unix(0, last)) < time.Minute
 	if t := c.opts.Tables; t != nil {
 		if loading := t.Loading(); loading != "" {
 			why = append(why, loading)

@@ -171,19 +171,20 @@ func (t *tenant) send(ctx context.Context, req *request) {
 // the dispatcher), posts and finishes the reservation. ok is false when ctx ended first.
 func (t *tenant) attempt(ctx context.Context, req *request, n int) (_ attemptResult, ok bool) {
 	if n > 0 {
-		waitStart := time.Now()
+		waitStart := t.now()
 		fresh := req.fresh
 		if err := t.budget.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
 			return attemptResult{}, false
 		}
-		t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
+		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
 	}
-	sent := time.Now()
+	sent := t.now()
 	res := t.client.post(ctx, req.id.id, req.body)
 	// The attempt left the window's reservation for its log: it counts from now on, a time
 	// never earlier than the API's arrival time (see pacer.Pacer).
-	t.budget.Finish(true, t.now())
-	t.metrics.recordAttempt(t.name, res.status, time.Since(sent))
+	answered := t.now()
+	t.budget.Finish(true, answered)
+	t.metrics.recordAttempt(t.name, res.status, answered.Sub(sent))
 	if ctx.Err() != nil {
 		return res, false
 	}

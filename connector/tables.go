@@ -110,7 +110,7 @@ func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *tra
 			if window <= 0 {
 				window = DefaultLookupRetryWindow
 			}
-			now := time.Now()
+			now := c.opts.Now()
 			if deadline.IsZero() {
 				deadline = now.Add(window)
 			}

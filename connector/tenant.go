@@ -119,6 +119,7 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
+	c.now = now
 	if maxVars <= 0 || maxVars > api.MaxVariablesPerRequest {
 		maxVars = api.MaxVariablesPerRequest
 	}
@@ -225,7 +226,7 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 	}
 	completed := t.co.finish(req, carriedOK, t.now())
 	t.mu.Unlock()
-	now := time.Now()
+	now := t.now()
 	for _, r := range completed {
 		t.metrics.recordWritten(t.name, r.kr.Timestamp, now)
 		t.sink.contributionDone(r)
@@ -307,11 +308,11 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		}
 		// Reserve the budget first and build the request only then, so everything that
 		// arrived while waiting for the budget is folded into it.
-		waitStart := time.Now()
+		waitStart := t.now()
 		if err := t.budget.WaitFor(ctx, t.co.nextIsFresh, t.wake); err != nil {
 			return
 		}
-		t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
+		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
 		req := t.build()
 		if req == nil {
 			t.budget.Finish(false, t.now()) // revoked or drained while waiting
