@@ -19,13 +19,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
 )
 
@@ -67,6 +67,8 @@ type Pipeline struct {
 	// augment.value.omitted: privacy, unless Options.DeadLetterPrivateValues is set; a replay
 	// re-reads the record from its source.
 	Private bool
+
+	decode *schemas.RetryingDecoder // Decoder, retrying what IsTransientDecodeError accepts
 }
 
 // Options configure a Connector. Zero values take the documented defaults.
@@ -250,6 +252,7 @@ func New(opts Options) (*Connector, error) {
 		if err := checkLookupMiss(pl); err != nil {
 			return nil, err
 		}
+		pl.decode = schemas.Retrying(pl.Decoder, opts.IsTransientDecodeError)
 		for _, t := range pl.Topics {
 			if other, dup := c.byTopic[t]; dup {
 				return nil, fmt.Errorf("topic %q is read by pipelines %q and %q", t, other.Name, pl.Name)
@@ -914,40 +917,22 @@ func (c *Connector) work(ctx context.Context, p *partition) {
 	}
 }
 
-// decodeRetryMax caps the wait between retries of a decode that failed for a transient reason.
-const decodeRetryMax = 30 * time.Second
-
 func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) {
 	var value any
 	if len(r.kr.Value) > 0 {
-		var bo *backoff.ExponentialBackOff
-		for {
-			v, err := pl.Decoder.Decode(ctx, r.kr.Value)
-			if err == nil {
-				value = v
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if !c.opts.IsTransientDecodeError(err) {
-				c.deadLetterRecord(ctx, r, pl.Name, classDecode, err.Error())
-				return
-			}
-			if bo == nil {
-				bo = backoff.NewExponentialBackOff()
-				bo.MaxElapsedTime = 0
-				bo.MaxInterval = decodeRetryMax
-				bo.Reset()
-			}
-			wait := bo.NextBackOff()
+		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, func(err error, wait time.Duration) {
 			c.log.Warn("decoding failed for a reason a retry can fix; retrying", zap.String("pipeline", pl.Name),
 				zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
 				zap.Error(err), zap.Duration("backoff", wait))
-			if !sleepCtx(ctx, wait) {
-				return
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return // abandoned: shutdown or revoke
 			}
+			c.deadLetterRecord(ctx, r, pl.Name, classDecode, err.Error())
+			return
 		}
+		value = v
 	}
 	topic, partition, offset := c.source(r)
 	tr := transform.Record{
