@@ -85,9 +85,9 @@ type apiClient struct {
 	hc       *http.Client
 	now      func() time.Time // reads Retry-After dates; the tenant's clock
 
-	mu    sync.Mutex
-	token string // the action token; never logged
-	auth  string // "Basic ..." header value built from tenantID and token; never logged
+	mu    sync.Mutex // guards token and auth
+	token string     // the action token; never logged
+	auth  string     // "Basic ..." header value built from tenantID and token; never logged
 }
 
 // TenantOptions are the settings of one tenant's writer.

@@ -27,7 +27,7 @@ type committer struct {
 	committed *atomic.Int64 // Stats.Committed
 	now       func() time.Time
 
-	mu sync.Mutex
+	mu sync.Mutex // guards no field: held for the whole of a commit, and by release while it revokes
 }
 
 // run commits every interval until ctx ends. A failed commit is logged and retried on the next

@@ -1,13 +1,3 @@
-// Package connector is the consumer half and the writer half of augment-connector: it reads
-// the pipelines' topics in a consumer group, decodes and transforms each record on a worker per
-// partition (keeping partition order), coalesces the variables per tenant and identifier,
-// writes them to the Data Augmentation API within each tenant's budget, and commits an offset
-// only once every record below it is done.
-//
-// The path of a record and the invariants it keeps are in docs/DESIGN.md; the pieces are
-// internal/pacer (the per-tenant sliding-window budget, used through budget), tenant.go (coalescer, dispatcher, retries),
-// tracker.go (per-partition done-tracking and watermark), client.go (HTTP and outcome classes)
-// and this file (Kafka: polling, rebalances, dead letters, commits, shutdown).
 package connector
 
 import (
@@ -143,6 +133,7 @@ var ErrNoDeadLetterTopic = errors.New("a record cannot be written and no dead-le
 
 // Connector runs the pipelines. Create it with New and run it once with Run.
 type Connector struct {
+	// Set by New (client by Run, before the group is joined) and read-only after.
 	opts    Options
 	log     *zap.Logger
 	byTopic map[string]*Pipeline
@@ -151,8 +142,8 @@ type Connector struct {
 	tenants map[string]*tenant
 	client  *kgo.Client
 
-	partsMu sync.Mutex
-	parts   map[string]map[int32]*partWorker
+	partsMu sync.Mutex                       // guards parts (not the partitions' own state)
+	parts   map[string]map[int32]*partWorker // the partitions assigned now, and their workers
 
 	commits *committer // commits the watermarks: on a timer, on revoke, at shutdown
 
@@ -171,9 +162,10 @@ type Connector struct {
 	}
 
 	fatalOnce sync.Once
-	fatalErr  error
-	fatal     chan struct{}
+	fatalErr  error         // written once under fatalOnce, read after fatal is closed
+	fatal     chan struct{} // closed by fail: the connector stops with fatalErr
 
+	// Set by Run before the group is joined, read by the rebalance callbacks.
 	workCtx context.Context // partition workers' context; ends after the shutdown drain
 	sendCtx context.Context
 

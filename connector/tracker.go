@@ -38,11 +38,11 @@ type partition struct {
 	topic string
 	id    int32
 
-	mu        sync.Mutex
-	recs      []*rec // not-yet-done prefix and everything after it, in offset order
-	watermark int64  // next offset to commit; -1 until a record is done
-	committed int64  // last offset committed (or found committed); -1 if none
-	epoch     int32  // leader epoch of the record that set the watermark
+	mu        sync.Mutex // guards recs, watermark, committed, epoch, revoked and each rec's done
+	recs      []*rec     // not-yet-done prefix and everything after it, in offset order
+	watermark int64      // next offset to commit; -1 until a record is done
+	committed int64      // last offset committed (or found committed); -1 if none
+	epoch     int32      // leader epoch of the record that set the watermark
 	revoked   bool
 	// revokedFlag mirrors revoked for lock-free reads on the send path.
 	revokedFlag atomic.Bool
@@ -160,7 +160,7 @@ func (p *partition) isRevoked() bool { return p.revokedFlag.Load() }
 // rebalance while it does), and the connector bounds what it holds in total by pausing
 // fetches once maxPendingRecords or maxPendingBytes is reached.
 type recQueue struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards recs and closed
 	recs   []*rec
 	closed bool
 	signal chan struct{} // capacity 1: something was pushed or the queue closed

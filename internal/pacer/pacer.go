@@ -45,7 +45,7 @@ const Window = time.Minute
 type Pacer struct {
 	now func() time.Time
 
-	mu        sync.Mutex
+	mu        sync.Mutex    // guards every field below
 	budget    int           // the tenant's configured requests per window
 	share     float64       // this replica's fraction of the budget (0 < share <= 1)
 	penalty   float64       // 1 normally; halved by each 429, restored after cooldown
