@@ -138,12 +138,12 @@ type ident struct {
 	id       string
 	pending  []*contribution
 	inflight *request
-	heapIdx  int // index in the tenant's ready heap; -1 when not in it
+	heapIdx  int // index in the coalescer's ready heap; -1 when not in it
 	fresh    bool
-	lingers  bool // in the tenant's lingering queue (see enqueueLocked)
+	lingers  bool // in the coalescer's lingering queue (see enqueueLocked)
 	// refused counts the 401, 403 and 3xx answers to this identifier's requests since it was
 	// last written, the first at firstRefused: probes go to the least refused identifier, and
-	// a 403 that persists for it while others are written dead-letters it (see send).
+	// a 403 that persists for it while others are written dead-letters it (see decide).
 	refused      int
 	firstRefused time.Time
 }

@@ -98,7 +98,7 @@ func New(budget int, now func() time.Time) *Pacer {
 	}
 }
 
-// SetSpread turns spreading on or off (see pacer).
+// SetSpread turns spreading on or off (see Pacer).
 func (p *Pacer) SetSpread(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
