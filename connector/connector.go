@@ -165,9 +165,9 @@ type Connector struct {
 	fatalErr  error         // written once under fatalOnce, read after fatal is closed
 	fatal     chan struct{} // closed by fail: the connector stops with fatalErr
 
-	// Set by Run before the group is joined, read by the rebalance callbacks.
-	workCtx context.Context // partition workers' context; ends after the shutdown drain
-	sendCtx context.Context
+	// workCtx is the partition workers' context (it ends after the shutdown drain): set by Run
+	// before the group is joined, read by assigned, which starts the workers.
+	workCtx context.Context
 
 	// partitionCounts reads the partition count of each topic for the budget shares
 	// (listPartitionCounts; a test may slow it down). It is called with no lock held.
@@ -340,7 +340,6 @@ func (c *Connector) Run(ctx context.Context) error {
 	c.workCtx = workCtx
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
-	c.sendCtx = sendCtx
 
 	// Join the group only with the lookup tables loaded: a record joined against a
 	// half-loaded table would miss rows that exist.
