@@ -20,7 +20,7 @@ import (
 	"github.com/augment-connector/augment-connector/internal/api"
 )
 
-// outcome classifies one attempt of a write, decided once, here (DESIGN.md, failure classes).
+// outcome classifies one attempt of a write, decided once, here (docs/DESIGN.md, "Failure classes").
 type outcome int
 
 const (
@@ -83,10 +83,11 @@ type apiClient struct {
 	dataForm bool
 	timeout  time.Duration
 	hc       *http.Client
+	now      func() time.Time // reads Retry-After dates; the tenant's clock
 
-	mu    sync.Mutex
-	token string // the action token; never logged
-	auth  string // "Basic ..." header value built from tenantID and token; never logged
+	mu    sync.Mutex // guards token and auth
+	token string     // the action token; never logged
+	auth  string     // "Basic ..." header value built from tenantID and token; never logged
 }
 
 // TenantOptions are the settings of one tenant's writer.
@@ -149,6 +150,7 @@ func newAPIClient(o TenantOptions) (*apiClient, error) {
 		tenantID: o.TenantID,
 		dataForm: o.DataForm,
 		timeout:  o.RequestTimeout,
+		now:      time.Now,
 		// A redirect is never followed: a 301/302/303 would turn the POST into a GET that
 		// answers 200 with nothing written, and a 307/308 would re-send the token and the
 		// body wherever Location points, plain http:// included. The 3xx itself comes back
@@ -229,7 +231,7 @@ func (c *apiClient) post(ctx context.Context, identifier string, body []byte) at
 	}
 	res.outcome = statusOutcome(resp.StatusCode)
 	if res.outcome == outcomeThrottled || res.outcome == outcomeTransient {
-		res.retryAfter, res.retryAfterCapped = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		res.retryAfter, res.retryAfterCapped = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

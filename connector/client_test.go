@@ -305,3 +305,31 @@ func TestTenantForbiddenInteraction(t *testing.T) {
 		t.Fatalf("watermark %d,%v want 6", off, ok)
 	}
 }
+
+// TestParseRetryAfter: both forms are read, and a wait is capped at one rate window plus a
+// margin: a negative or overflowing number of seconds, or a date past the cap, means the cap.
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in         string
+		want       time.Duration
+		wantCapped bool
+	}{
+		{"", 0, false},
+		{"5", 5 * time.Second, false},
+		{" 12 ", 12 * time.Second, false},
+		{"90", 90 * time.Second, false},
+		{"91", maxRetryAfter, true},
+		{"86400", maxRetryAfter, true},
+		{"-1", maxRetryAfter, true},
+		{"99999999999999999999999", maxRetryAfter, true},
+		{"soon", 0, false},
+		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, false},
+		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0, false},
+		{now.Add(24 * time.Hour).Format(http.TimeFormat), maxRetryAfter, true},
+	} {
+		if got, capped := parseRetryAfter(tc.in, now); got != tc.want || capped != tc.wantCapped {
+			t.Errorf("parseRetryAfter(%q) = %v, %v, want %v, %v", tc.in, got, capped, tc.want, tc.wantCapped)
+		}
+	}
+}

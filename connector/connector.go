@@ -1,32 +1,21 @@
-// Package connector is the consumer half and the writer half of augment-connector: it reads
-// the pipelines' topics in a consumer group, decodes and transforms each record on a worker per
-// partition (keeping partition order), coalesces the variables per tenant and identifier,
-// writes them to the Data Augmentation API within each tenant's budget, and commits an offset
-// only once every record below it is done.
-//
-// The path of a record and the invariants it keeps are in shared/DESIGN.md; the pieces are
-// pacer.go (the per-tenant sliding-window budget), tenant.go (coalescer, dispatcher, retries),
-// tracker.go (per-partition done-tracking and watermark), client.go (HTTP and outcome classes)
-// and this file (Kafka: polling, rebalances, dead letters, commits, shutdown).
 package connector
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
 )
 
@@ -68,6 +57,8 @@ type Pipeline struct {
 	// augment.value.omitted: privacy, unless Options.DeadLetterPrivateValues is set; a replay
 	// re-reads the record from its source.
 	Private bool
+
+	decode *schemas.RetryingDecoder // Decoder, retrying what IsTransientDecodeError accepts
 }
 
 // Options configure a Connector. Zero values take the documented defaults.
@@ -118,7 +109,11 @@ type Options struct {
 	Logger *zap.Logger
 	// Metrics, when set, are updated as the connector works (see NewMetrics and Collector).
 	Metrics *Metrics
-	// Now is the clock of the pacers and the scheduling; default time.Now.
+	// Now is the connector's one clock, default time.Now: every time it reads comes from it
+	// (the pacers' windows, linger, probes, the 404 window, lookup retries, the shutdown
+	// drain's deadline, liveness, Retry-After dates, the durations in metrics). Waits use the
+	// runtime's timers, so a test that moves Now should run in a testing/synctest bubble,
+	// where both move together.
 	Now func() time.Time
 }
 
@@ -138,6 +133,7 @@ var ErrNoDeadLetterTopic = errors.New("a record cannot be written and no dead-le
 
 // Connector runs the pipelines. Create it with New and run it once with Run.
 type Connector struct {
+	// Set by New (client by Run, before the group is joined) and read-only after.
 	opts    Options
 	log     *zap.Logger
 	byTopic map[string]*Pipeline
@@ -146,20 +142,13 @@ type Connector struct {
 	tenants map[string]*tenant
 	client  *kgo.Client
 
-	partsMu sync.Mutex
-	parts   map[string]map[int32]*partWorker
+	partsMu sync.Mutex                       // guards parts (not the partitions' own state)
+	parts   map[string]map[int32]*partWorker // the partitions assigned now, and their workers
 
-	commitMu sync.Mutex // serialises commits with revocation (see revoked)
+	commits *committer // commits the watermarks: on a timer, on revoke, at shutdown
 
-	pendingRecords atomic.Int64
-	pendingBytes   atomic.Int64
-	paused         atomic.Bool
-	// Per tenant (with more than one): the bytes its records hold, its topics, and whether
-	// fetching is paused for them (see pauseTenants).
-	tenantBytes  map[string]*atomic.Int64
-	tenantTopics map[string][]string
-	tenantPaused map[string]*atomic.Bool
-	metrics      *Metrics
+	flow    *flow // pending records and bytes, and when fetching pauses
+	metrics *Metrics
 
 	// Health: set as the connector starts, runs and stops.
 	connected    atomic.Bool
@@ -173,11 +162,18 @@ type Connector struct {
 	}
 
 	fatalOnce sync.Once
-	fatalErr  error
-	fatal     chan struct{}
+	fatalErr  error         // written once under fatalOnce, read after fatal is closed
+	fatal     chan struct{} // closed by fail: the connector stops with fatalErr
 
-	workCtx context.Context // partition workers' context; ends after the shutdown drain
-	sendCtx context.Context
+	// workCtx is the partition workers' context (it ends after the shutdown drain): set by Run
+	// before the group is joined, read by assigned, which starts the workers.
+	workCtx context.Context
+
+	// partitionCounts reads the partition count of each topic for the budget shares
+	// (listPartitionCounts; a test may slow it down). It is called with no lock held.
+	partitionCounts func(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int, error)
+
+	dead *deadLetters // the one writer of dead letters
 }
 
 // partWorker is an assigned partition and the goroutine that decodes and transforms its
@@ -231,6 +227,8 @@ func New(opts Options) (*Connector, error) {
 		parts:   make(map[string]map[int32]*partWorker),
 		fatal:   make(chan struct{}),
 		metrics: opts.Metrics,
+
+		partitionCounts: listPartitionCounts,
 	}
 	if len(opts.Pipelines) == 0 {
 		return nil, errors.New("no pipelines")
@@ -246,6 +244,7 @@ func New(opts Options) (*Connector, error) {
 		if err := checkLookupMiss(pl); err != nil {
 			return nil, err
 		}
+		pl.decode = schemas.Retrying(pl.Decoder, opts.IsTransientDecodeError)
 		for _, t := range pl.Topics {
 			if other, dup := c.byTopic[t]; dup {
 				return nil, fmt.Errorf("topic %q is read by pipelines %q and %q", t, other.Name, pl.Name)
@@ -261,17 +260,33 @@ func New(opts Options) (*Connector, error) {
 		c.replay = true
 		c.topics = []string{opts.ReplayFrom}
 	}
-	c.tenantBytes = make(map[string]*atomic.Int64)
-	c.tenantTopics = make(map[string][]string)
-	c.tenantPaused = make(map[string]*atomic.Bool)
+	c.dead = &deadLetters{
+		topic:         opts.DeadLetterTopic,
+		omitValue:     opts.DeadLetterOmitValue,
+		privateValues: opts.DeadLetterPrivateValues,
+		replay:        c.replay,
+		byTopic:       c.byTopic,
+		fail:          c.fail,
+		log:           c.log,
+		metrics:       c.metrics,
+		count:         &c.stats.deadLettered,
+	}
+	var topicTenant map[string]string
 	if !c.replay {
+		topicTenant = make(map[string]string, len(c.byTopic))
 		for topic, pl := range c.byTopic {
-			if c.tenantBytes[pl.Tenant] == nil {
-				c.tenantBytes[pl.Tenant] = new(atomic.Int64)
-				c.tenantPaused[pl.Tenant] = new(atomic.Bool)
-			}
-			c.tenantTopics[pl.Tenant] = append(c.tenantTopics[pl.Tenant], topic)
+			topicTenant[topic] = pl.Tenant
 		}
+	}
+	c.flow = newFlow(opts.MaxPendingRecords, opts.MaxPendingBytes, topicTenant)
+	c.commits = &committer{
+		interval:  opts.CommitInterval,
+		owned:     c.ownedPartitions,
+		flow:      c.flow,
+		log:       c.log,
+		metrics:   c.metrics,
+		committed: &c.stats.committed,
+		now:       opts.Now,
 	}
 	for name, to := range opts.Tenants {
 		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
@@ -325,7 +340,6 @@ func (c *Connector) Run(ctx context.Context) error {
 	c.workCtx = workCtx
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
-	c.sendCtx = sendCtx
 
 	// Join the group only with the lookup tables loaded: a record joined against a
 	// half-loaded table would miss rows that exist.
@@ -362,6 +376,7 @@ func (c *Connector) Run(ctx context.Context) error {
 		return fmt.Errorf("creating kafka client: %w", err)
 	}
 	c.client = client
+	c.dead.client = client
 	c.groupClient.Store(client)
 	closed := false
 	defer func() {
@@ -394,7 +409,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		c.commitLoop(dispatchCtx)
+		c.commits.run(dispatchCtx, client)
 	}()
 	stopAll := func() {
 		cancelDispatch()
@@ -412,26 +427,26 @@ func (c *Connector) Run(ctx context.Context) error {
 		// Commit what is done before the failure: it was written, so a restart need not
 		// write it again.
 		commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = c.commitAll(commitCtx)
+		_ = c.commits.all(commitCtx, client)
 		cancelCommit()
 		return pollErr
 	}
 
 	// Graceful shutdown: no more fetching; let what was fetched finish.
 	c.stopping.Store(true)
-	c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.pendingRecords.Load()),
+	c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.flow.pending()),
 		zap.Duration("timeout", c.opts.ShutdownTimeout))
 	drained := c.drain(c.opts.ShutdownTimeout)
 	stopAll()
 	commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	commitErr := c.commitAll(commitCtx)
+	commitErr := c.commits.all(commitCtx, client)
 	cancelCommit()
 	// Close leaves the group; our revoke callback runs and commits nothing new.
 	client.Close()
 	closed = true
 	if !drained {
 		c.log.Warn("shutdown timeout reached with records pending; they are not committed and will be redelivered",
-			zap.Int64("pending_records", c.pendingRecords.Load()))
+			zap.Int64("pending_records", c.flow.pending()))
 	}
 	select {
 	case <-c.fatal:
@@ -475,7 +490,7 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 	}()
 	paused := false
 	for {
-		c.lastLoop.Store(time.Now().UnixNano())
+		c.lastLoop.Store(c.opts.Now().UnixNano())
 		select {
 		case <-c.fatal:
 			return c.fatalErr
@@ -485,9 +500,9 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			if !c.waitBelowLowWater(ctx) {
 				return nil
 			}
-			c.client.ResumeFetchTopics(c.resumableTopics()...)
+			c.client.ResumeFetchTopics(c.flow.resumable(c.topics)...)
 			paused = false
-			c.paused.Store(false)
+			c.flow.paused.Store(false)
 		}
 		// A bounded poll keeps the loop turning (and /healthz honest) on an idle replica;
 		// while a tenant's topics are paused, a short one notices soon that they may resume.
@@ -496,10 +511,7 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 			turn = tenantPauseTurn
 		}
 		turnCtx, endTurn := context.WithTimeout(pollCtx, turn)
-		// Take no more than the pending bound has room for: a full poll on top of a nearly
-		// full bound would overshoot it by up to maxPoll records.
-		room := max(1, min(maxPoll, int64(c.opts.MaxPendingRecords)-c.pendingRecords.Load()))
-		fetches := c.client.PollRecords(turnCtx, int(room))
+		fetches := c.client.PollRecords(turnCtx, c.flow.pollRoom(maxPoll))
 		endTurn()
 		if fetches.IsClientClosed() {
 			return nil
@@ -521,11 +533,10 @@ func (c *Connector) pollLoop(ctx context.Context) error {
 		})
 		c.dispatch(fetches)
 		c.pauseTenants()
-		if c.pendingRecords.Load() >= int64(c.opts.MaxPendingRecords) || (c.globalBytesBound() && c.pendingBytes.Load() >= c.opts.MaxPendingBytes) ||
-			c.unprocessed() >= maxUnprocessed {
+		if c.flow.pauseAll(c.unprocessed()) {
 			c.client.PauseFetchTopics(c.topics...)
 			paused = true
-			c.paused.Store(true)
+			c.flow.paused.Store(true)
 		}
 		c.client.AllowRebalance()
 	}
@@ -554,64 +565,16 @@ func (c *Connector) unprocessed() int {
 // tenantPauseTurn bounds a poll while some tenant's topics are paused.
 const tenantPauseTurn = 100 * time.Millisecond
 
-// pauseTenants pauses fetching for the topics of each tenant whose records hold its share of
-// maxPendingBytes (the bound divided among the tenants) and resumes them once they hold three
-// quarters of it, so a tenant that falls behind (a tight budget, a refused token, a slow API)
-// stops taking memory from the others, whose topics keep flowing. With one tenant the
-// connector-wide bound is the tenant's. It reports whether any tenant's topics are paused.
+// pauseTenants pauses and resumes the topics of the tenants whose records hold their share of
+// maxPendingBytes (see flow.pauseTenants). It reports whether any tenant's topics are paused.
 func (c *Connector) pauseTenants() bool {
-	if len(c.tenantTopics) < 2 {
-		return false
-	}
-	share := c.opts.MaxPendingBytes / int64(len(c.tenantTopics))
-	anyPaused := false
-	for name, topics := range c.tenantTopics {
-		b, p := c.tenantBytes[name].Load(), c.tenantPaused[name]
-		switch {
-		case !p.Load() && b >= share:
-			c.client.PauseFetchTopics(topics...)
-			p.Store(true)
-			c.log.Info("fetching paused for a tenant's topics: its pending records reached its share of maxPendingBytes",
-				zap.String("tenant", name), zap.Strings("topics", topics), zap.Int64("pending_bytes", b))
-		case p.Load() && b <= share*3/4:
-			p.Store(false)
-			if !c.paused.Load() {
-				c.client.ResumeFetchTopics(topics...)
-			}
-		}
-		anyPaused = anyPaused || p.Load()
-	}
-	return anyPaused
-}
-
-// globalBytesBound reports whether maxPendingBytes pauses every topic at once: with one
-// tenant (or when replaying). With more, each tenant's share pauses its own topics
-// (pauseTenants), which keeps the sum within the bound too; a connector-wide pause there would
-// let a stuck tenant holding three quarters of the bound stop every other tenant for good.
-func (c *Connector) globalBytesBound() bool { return len(c.tenantTopics) < 2 }
-
-// resumableTopics are the consumed topics whose tenant is not paused.
-func (c *Connector) resumableTopics() []string {
-	if len(c.tenantTopics) < 2 {
-		return c.topics
-	}
-	out := make([]string, 0, len(c.topics))
-	for _, topic := range c.topics {
-		if !c.topicPaused(topic) {
-			out = append(out, topic)
-		}
-	}
-	return out
-}
-
-// topicPaused reports whether fetching is paused for topic's tenant.
-func (c *Connector) topicPaused(topic string) bool {
-	pl := c.byTopic[topic]
-	if c.replay || pl == nil {
-		return false
-	}
-	p := c.tenantPaused[pl.Tenant]
-	return p != nil && p.Load()
+	return c.flow.pauseTenants(func(tf *tenantFlow, bytes int64) {
+		c.client.PauseFetchTopics(tf.topics...)
+		c.log.Info("fetching paused for a tenant's topics: its pending records reached its share of maxPendingBytes",
+			zap.String("tenant", tf.name), zap.Strings("topics", tf.topics), zap.Int64("pending_bytes", bytes))
+	}, func(tf *tenantFlow) {
+		c.client.ResumeFetchTopics(tf.topics...)
+	})
 }
 
 // waitBelowLowWater waits until pending work falls to three quarters of its bounds, so
@@ -620,9 +583,8 @@ func (c *Connector) waitBelowLowWater(ctx context.Context) bool {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		c.lastLoop.Store(time.Now().UnixNano())
-		if c.pendingRecords.Load() <= int64(c.opts.MaxPendingRecords)*3/4 && (!c.globalBytesBound() || c.pendingBytes.Load() <= c.opts.MaxPendingBytes*3/4) &&
-			c.unprocessed() <= maxUnprocessed/2 {
+		c.lastLoop.Store(c.opts.Now().UnixNano())
+		if c.flow.belowLowWater(c.unprocessed()) {
 			return true
 		}
 		select {
@@ -651,10 +613,7 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		}
 		batch := make([]*rec, 0, len(ftp.Records))
 		var bytes int64
-		var owner *atomic.Int64
-		if pl := c.byTopic[ftp.Topic]; pl != nil && !c.replay {
-			owner = c.tenantBytes[pl.Tenant]
-		}
+		owner := c.flow.owner(ftp.Topic)
 		for _, kr := range ftp.Records {
 			if kr.Attrs.IsControl() {
 				// A transaction marker: nothing to write, but its offset must be committed
@@ -673,11 +632,7 @@ func (c *Connector) dispatch(fetches kgo.Fetches) {
 		if len(batch) == 0 {
 			return
 		}
-		c.pendingRecords.Add(int64(len(batch)))
-		c.pendingBytes.Add(bytes)
-		if owner != nil {
-			owner.Add(bytes)
-		}
+		c.flow.admit(owner, len(batch), bytes)
 		c.stats.consumed.Add(int64(len(batch)))
 		c.metrics.recordConsumed(c.consumedLabel(ftp.Topic), len(batch))
 		w.p.queue.push(batch)
@@ -728,24 +683,15 @@ func detach(kr *kgo.Record) *kgo.Record {
 
 // recOverhead is what a pending record costs beyond its key and value: the kgo.Record, our
 // rec and the references to it, so maxPendingBytes bounds memory rather than payload. Its
-// contributions are charged while they are queued (chargeContributions), so a record whose
+// contributions are charged while they are queued (process charges contributionCost), so a record whose
 // contribution was superseded on arrival costs only this.
 const recOverhead = 320
 
-// charge adds n bytes to what r counts against the pending bound (n < 0 releases them).
-func (c *Connector) charge(r *rec, n int64) {
-	r.size.Add(n)
-	c.pendingBytes.Add(n)
-	if r.owner != nil {
-		r.owner.Add(n)
-	}
-}
-
 // drain waits until no record is pending, or the timeout passes.
 func (c *Connector) drain(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for c.pendingRecords.Load() > 0 {
-		if time.Now().After(deadline) {
+	deadline := c.opts.Now().Add(timeout)
+	for c.flow.pending() > 0 {
+		if c.opts.Now().After(deadline) {
 			return false
 		}
 		select {
@@ -759,7 +705,6 @@ func (c *Connector) drain(timeout time.Duration) bool {
 
 func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	c.partsMu.Lock()
-	defer c.partsMu.Unlock()
 	for topic, ps := range assigned {
 		if c.parts[topic] == nil {
 			c.parts[topic] = make(map[int32]*partWorker)
@@ -777,21 +722,44 @@ func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 			}()
 		}
 	}
+	c.partsMu.Unlock()
 	c.assignedOnce.Store(true)
 	c.log.Info("partitions assigned", zap.Any("partitions", assigned))
-	c.updateSharesLocked(ctx, cl)
+	c.updateShares(ctx, cl)
 }
 
-// updateSharesLocked sets each tenant's share of its budget to this replica's share of the
-// tenant's partitions, so replicas in one group together stay within the tenant's limit.
-// The caller holds partsMu.
-func (c *Connector) updateSharesLocked(ctx context.Context, cl *kgo.Client) {
+// metadataTimeout bounds the metadata request that reads the partition counts for the budget
+// shares.
+const metadataTimeout = 5 * time.Second
+
+// listPartitionCounts reads how many partitions each of topics has, with one metadata request
+// (up to metadataTimeout). Topics whose metadata came back with an error are left out.
+func listPartitionCounts(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int, error) {
+	mctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(mctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("listing topics: %w", err)
+	}
+	counts := make(map[string]int, len(details))
+	for topic, d := range details {
+		if d.Err == nil {
+			counts[topic] = len(d.Partitions)
+		}
+	}
+	return counts, nil
+}
+
+// updateShares sets each tenant's share of its budget to this replica's share of the tenant's
+// partitions, so replicas in one group together stay within the tenant's limit. It reads the
+// partition counts (a network call of up to metadataTimeout) before it takes partsMu, and is
+// called with no lock held: a slow metadata answer must not stall the commit loop, the
+// metrics scrape or dispatch, which all take partsMu.
+func (c *Connector) updateShares(ctx context.Context, cl *kgo.Client) {
 	if ctx.Err() != nil || c.replay {
 		return // the client is closing; a replay keeps the whole budget of its config
 	}
-	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	details, err := kadm.NewClient(cl).ListTopics(mctx, c.topics...)
+	counts, err := c.partitionCounts(ctx, cl, c.topics)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -801,20 +769,22 @@ func (c *Connector) updateSharesLocked(ctx context.Context, cl *kgo.Client) {
 	}
 	total := make(map[string]int)
 	owned := make(map[string]int)
+	c.partsMu.Lock()
 	for topic, pl := range c.byTopic {
-		if d, ok := details[topic]; ok && d.Err == nil {
-			total[pl.Tenant] += len(d.Partitions)
+		if n, ok := counts[topic]; ok {
+			total[pl.Tenant] += n
 		}
 		owned[pl.Tenant] += len(c.parts[topic])
 	}
+	c.partsMu.Unlock()
 	for name, t := range c.tenants {
 		if total[name] == 0 {
 			continue
 		}
 		share := float64(owned[name]) / float64(total[name])
-		t.pacer.SetShare(share)
+		t.budget.SetShare(share)
 		c.log.Info("budget share", zap.String("tenant", name), zap.Int("partitions", owned[name]),
-			zap.Int("of", total[name]), zap.Int("requests_per_minute", t.pacer.Limit()))
+			zap.Int("of", total[name]), zap.Int("requests_per_minute", t.budget.Limit()))
 	}
 }
 
@@ -865,32 +835,18 @@ func (c *Connector) release(ctx context.Context, cl *kgo.Client, which map[strin
 	}
 	// 3. Commit what is done, under the commit lock, marking them revoked in the same step so
 	// no commit decided earlier can land after this returns.
-	c.commitMu.Lock()
-	defer c.commitMu.Unlock()
-	offsets := make(map[string]map[int32]kgo.EpochOffset)
-	for _, w := range ws {
-		off, epoch, ok := w.p.toCommit()
-		undone := w.p.revoke()
-		for _, r := range undone {
-			c.charge(r, -r.size.Load())
-		}
-		c.pendingRecords.Add(-int64(len(undone)))
-		if ok && commit {
-			if offsets[w.p.topic] == nil {
-				offsets[w.p.topic] = make(map[int32]kgo.EpochOffset)
-			}
-			offsets[w.p.topic][w.p.id] = kgo.EpochOffset{Epoch: epoch, Offset: off}
-		}
+	ps := make([]*partition, len(ws))
+	for i, w := range ws {
+		ps[i] = w.p
 	}
-	if len(offsets) > 0 {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		c.commitOffsets(cctx, cl, offsets)
-		cancel()
+	if err := c.commits.release(ctx, cl, ps, commit); err != nil {
+		// The partitions' next owner reads again from their last commit: redelivery, which is
+		// allowed, but an operator should see why. commits_total{result="error"} counts it.
+		c.log.Warn("committing the revoked partitions failed; their records after the last commit will be redelivered to the next owner",
+			zap.Any("partitions", which), zap.Error(err))
 	}
 	c.log.Info("partitions released", zap.Bool("committed", commit), zap.Any("partitions", which))
-	c.partsMu.Lock()
-	c.updateSharesLocked(ctx, cl)
-	c.partsMu.Unlock()
+	c.updateShares(ctx, cl)
 }
 
 // consumedLabel is the pipeline label of records consumed from topic.
@@ -899,45 +855,6 @@ func (c *Connector) consumedLabel(topic string) string {
 		return "replay"
 	}
 	return c.byTopic[topic].Name
-}
-
-// source returns where a record comes from as pipelines see it: its own topic, partition and
-// offset, or, when replaying a dead letter, those its augment.source.* headers name.
-func (c *Connector) source(r *rec) (topic string, partition int32, offset int64) {
-	topic, partition, offset = r.kr.Topic, r.kr.Partition, r.kr.Offset
-	if !c.replay {
-		return topic, partition, offset
-	}
-	topic = ""
-	for _, h := range r.kr.Headers {
-		switch h.Key {
-		case HeaderTopic:
-			topic = string(h.Value)
-		case HeaderPartition:
-			if n, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
-				partition = int32(n)
-			}
-		case HeaderOffset:
-			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
-				offset = n
-			}
-		}
-	}
-	return topic, partition, offset
-}
-
-// tombstone reports whether r is a real tombstone: a record whose value is null, or, when
-// replaying, a dead letter that says so (its value is null either way).
-func (c *Connector) tombstone(r *rec) bool {
-	if !c.replay {
-		return r.kr.Value == nil
-	}
-	for _, h := range r.kr.Headers {
-		if h.Key == HeaderTombstone {
-			return string(h.Value) == "true"
-		}
-	}
-	return false
 }
 
 // work decodes and transforms a partition's records in order, each with a runner of its
@@ -953,7 +870,7 @@ func (c *Connector) work(ctx context.Context, p *partition) {
 			src, _, _ := c.source(r)
 			pl := c.byTopic[src]
 			if pl == nil {
-				c.deadLetterRecord(ctx, r, "", "replay", fmt.Sprintf("no pipeline reads the source topic %q", src))
+				c.deadLetterRecord(ctx, r, "", classReplay, fmt.Sprintf("no pipeline reads the source topic %q", src))
 				continue
 			}
 			if c.replay && r.kr.Value == nil && !c.tombstone(r) {
@@ -964,7 +881,7 @@ func (c *Connector) work(ctx context.Context, p *partition) {
 					if ctx.Err() != nil {
 						return
 					}
-					c.deadLetterRecord(ctx, r, pl.Name, "replay", err.Error())
+					c.deadLetterRecord(ctx, r, pl.Name, classReplay, err.Error())
 					continue
 				}
 			}
@@ -991,40 +908,22 @@ func (c *Connector) work(ctx context.Context, p *partition) {
 	}
 }
 
-// decodeRetryMax caps the wait between retries of a decode that failed for a transient reason.
-const decodeRetryMax = 30 * time.Second
-
 func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) {
 	var value any
 	if len(r.kr.Value) > 0 {
-		var bo *backoff.ExponentialBackOff
-		for {
-			v, err := pl.Decoder.Decode(ctx, r.kr.Value)
-			if err == nil {
-				value = v
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if !c.opts.IsTransientDecodeError(err) {
-				c.deadLetterRecord(ctx, r, pl.Name, "decode", err.Error())
-				return
-			}
-			if bo == nil {
-				bo = backoff.NewExponentialBackOff()
-				bo.MaxElapsedTime = 0
-				bo.MaxInterval = decodeRetryMax
-				bo.Reset()
-			}
-			wait := bo.NextBackOff()
+		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, func(err error, wait time.Duration) {
 			c.log.Warn("decoding failed for a reason a retry can fix; retrying", zap.String("pipeline", pl.Name),
 				zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
 				zap.Error(err), zap.Duration("backoff", wait))
-			if !sleepCtx(ctx, wait) {
-				return
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return // abandoned: shutdown or revoke
 			}
+			c.deadLetterRecord(ctx, r, pl.Name, classDecode, err.Error())
+			return
 		}
+		value = v
 	}
 	topic, partition, offset := c.source(r)
 	tr := transform.Record{
@@ -1049,7 +948,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 	}
 	if err != nil {
 		c.releaseTables()
-		c.deadLetterRecord(ctx, r, pl.Name, "transform", err.Error())
+		c.deadLetterRecord(ctx, r, pl.Name, classTransform, err.Error())
 		return
 	}
 	defer c.releaseTables() // once the writes are queued: see apply
@@ -1063,7 +962,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 		}
 		t := c.tenants[pl.Tenant]
 		r.outstanding.Store(int32(len(res.Identifiers)))
-		c.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
+		c.flow.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
 		now := c.opts.Now()
 		for _, id := range res.Identifiers {
 			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now})
@@ -1080,7 +979,7 @@ func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *re
 }
 
 // uncharge implements recordSink.
-func (c *Connector) uncharge(r *rec, n int64) { c.charge(r, -n) }
+func (c *Connector) uncharge(r *rec, n int64) { c.flow.charge(r, -n) }
 
 // contributionDone implements recordSink.
 func (c *Connector) contributionDone(r *rec) {
@@ -1091,122 +990,9 @@ func (c *Connector) contributionDone(r *rec) {
 
 func (c *Connector) recordDone(r *rec) {
 	if r.part.markDone(r) {
-		c.pendingRecords.Add(-1)
-		c.charge(r, -r.size.Load())
+		c.flow.done(r)
 		c.stats.done.Add(1)
 	}
-}
-
-// deadLetterRecord dead-letters a record that never reached a tenant and marks it done.
-func (c *Connector) deadLetterRecord(ctx context.Context, r *rec, pipeline, class, msg string) {
-	if err := c.deadLetter(ctx, r, pipeline, class, msg); err != nil {
-		return
-	}
-	c.recordDone(r)
-}
-
-// headerPrefix starts every header the connector adds to a dead letter.
-const headerPrefix = "augment."
-
-// Dead-letter headers, added to the record's own.
-const (
-	HeaderTopic     = "augment.source.topic"
-	HeaderPartition = "augment.source.partition"
-	HeaderOffset    = "augment.source.offset"
-	HeaderPipeline  = "augment.pipeline"
-	HeaderClass     = "augment.error.class"
-	HeaderMessage   = "augment.error.message"
-	// HeaderValueOmitted says the dead letter's value was left out on purpose, and why:
-	// OmittedPrivacy (a pipeline with a private variable) or OmittedConfig
-	// (deadLetter.includeValue: false). Replay re-reads such a record from its source.
-	HeaderValueOmitted = "augment.value.omitted"
-	// HeaderTombstone is "true" on the dead letter of a real tombstone (a record whose value
-	// is null), so that it is told apart from a dead letter whose value was omitted.
-	HeaderTombstone = "augment.source.tombstone"
-)
-
-// Values of HeaderValueOmitted.
-const (
-	OmittedPrivacy = "privacy"
-	OmittedConfig  = "config"
-)
-
-// deadLetter implements recordSink: it writes r with its original key, value and headers plus
-// headers naming its source and the reason, and returns once the broker acknowledged it. It
-// retries until ctx ends. The message never holds a privacy value or a token: it comes from
-// the decoder, the transform (which withholds messages of privacy variables) or the API.
-func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error {
-	if !r.deadLettered.CompareAndSwap(false, true) {
-		return nil
-	}
-	if c.opts.DeadLetterTopic == "" {
-		err := fmt.Errorf("%w: pipeline %q, %s/%d@%d: %s: %s", ErrNoDeadLetterTopic, pipeline, r.kr.Topic, r.kr.Partition, r.kr.Offset, class, msg)
-		c.log.Error("stopping", zap.Error(err))
-		c.fail(err)
-		return err
-	}
-	dl := &kgo.Record{
-		Topic: c.opts.DeadLetterTopic,
-		Key:   r.kr.Key,
-		Value: r.kr.Value,
-	}
-	srcTopic, srcPartition, srcOffset := c.source(r)
-	tombstone := c.tombstone(r)
-	omitted := ""
-	switch {
-	case tombstone:
-	case c.opts.DeadLetterOmitValue:
-		omitted = OmittedConfig
-	case !c.opts.DeadLetterPrivateValues && c.byTopic[srcTopic] != nil && c.byTopic[srcTopic].Private:
-		omitted = OmittedPrivacy
-	}
-	if omitted != "" {
-		dl.Value = nil
-	}
-	// A replayed dead letter keeps naming its original source; earlier reasons are replaced.
-	for _, h := range r.kr.Headers {
-		if !strings.HasPrefix(h.Key, headerPrefix) {
-			dl.Headers = append(dl.Headers, h)
-		}
-	}
-	dl.Headers = append(dl.Headers,
-		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(srcTopic)},
-		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(srcPartition)))},
-		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(srcOffset, 10))},
-		kgo.RecordHeader{Key: HeaderPipeline, Value: []byte(pipeline)},
-		kgo.RecordHeader{Key: HeaderClass, Value: []byte(class)},
-		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},
-	)
-	switch {
-	case tombstone:
-		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderTombstone, Value: []byte("true")})
-	case omitted != "":
-		dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderValueOmitted, Value: []byte(omitted)})
-	}
-	bo := backoff.NewExponentialBackOff()
-	bo.MaxElapsedTime = 0
-	bo.Reset()
-	for {
-		err := c.client.ProduceSync(ctx, dl).FirstErr()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			r.deadLettered.Store(false)
-			return ctx.Err()
-		}
-		wait := bo.NextBackOff()
-		c.log.Warn("writing a dead letter failed; retrying", zap.String("topic", c.opts.DeadLetterTopic), zap.Error(err), zap.Duration("backoff", wait))
-		if !sleepCtx(ctx, wait) {
-			r.deadLettered.Store(false)
-			return ctx.Err()
-		}
-	}
-	c.stats.deadLettered.Add(1)
-	c.metrics.recordDeadLettered(pipeline, class)
-	c.log.Warn("record dead-lettered", zap.String("pipeline", pipeline), zap.String("topic", r.kr.Topic),
-		zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset), zap.String("class", class), zap.String("reason", msg))
-	return nil
 }
 
 func (c *Connector) ensureTopic(ctx context.Context, topic string) error {
@@ -1223,82 +1009,19 @@ func (c *Connector) ensureTopic(ctx context.Context, topic string) error {
 	return nil
 }
 
-func (c *Connector) commitLoop(ctx context.Context) {
-	t := time.NewTicker(c.opts.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.commitAll(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("committing offsets failed; will retry", zap.Error(err))
-			}
-		}
-	}
-}
-
-// commitAll commits every owned partition's watermark that moved.
-func (c *Connector) commitAll(ctx context.Context) error {
-	c.commitMu.Lock()
-	defer c.commitMu.Unlock()
-	offsets := make(map[string]map[int32]kgo.EpochOffset)
+// ownedPartitions returns the partitions assigned to this member now.
+func (c *Connector) ownedPartitions() map[string]map[int32]*partition {
 	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	out := make(map[string]map[int32]*partition, len(c.parts))
 	for topic, ps := range c.parts {
+		m := make(map[int32]*partition, len(ps))
 		for id, w := range ps {
-			if off, epoch, ok := w.p.toCommit(); ok {
-				if offsets[topic] == nil {
-					offsets[topic] = make(map[int32]kgo.EpochOffset)
-				}
-				offsets[topic][id] = kgo.EpochOffset{Epoch: epoch, Offset: off}
-			}
+			m[id] = w.p
 		}
+		out[topic] = m
 	}
-	c.partsMu.Unlock()
-	if len(offsets) == 0 {
-		return nil
-	}
-	return c.commitOffsets(ctx, c.client, offsets)
-}
-
-// commitOffsets commits and records, per partition, what the broker accepted. The caller holds
-// commitMu.
-func (c *Connector) commitOffsets(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
-	var firstErr error
-	start := time.Now()
-	defer func() { c.metrics.recordCommit(firstErr, time.Since(start)) }()
-	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
-		if err != nil {
-			firstErr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
-					}
-					continue
-				}
-				if o, ok := offsets[t.Topic][p.Partition]; ok {
-					c.markCommitted(t.Topic, p.Partition, o.Offset)
-				}
-			}
-		}
-	})
-	if firstErr == nil {
-		c.stats.committed.Add(1)
-	}
-	return firstErr
-}
-
-func (c *Connector) markCommitted(topic string, id int32, off int64) {
-	c.partsMu.Lock()
-	w := c.parts[topic][id]
-	c.partsMu.Unlock()
-	if w != nil {
-		w.p.committedAt(off)
-	}
+	return out
 }
 
 // Collector returns a Prometheus collector of the connector's gauges: pending records and
@@ -1323,7 +1046,7 @@ func (c *Connector) joined() bool {
 // ready.
 func (c *Connector) Health() (alive, ready bool, why []string) {
 	last := c.lastLoop.Load()
-	alive = last == 0 || time.Since(time.Unix(0, last)) < time.Minute
+	alive = last == 0 || c.opts.Now().Sub(time.Unix(0, last)) < time.Minute
 	if t := c.opts.Tables; t != nil {
 		if loading := t.Loading(); loading != "" {
 			why = append(why, loading)

@@ -2,7 +2,7 @@ package connector_test
 
 // Integration tests: the connector against a Kafka cluster (kfake, or the real broker of
 // KAFKA_BROKERS) and the API simulator over HTTPS. Each checks the outcome against an
-// expectation computed by the test itself, and the invariants of shared/DESIGN.md that show
+// expectation computed by the test itself, and the invariants of docs/DESIGN.md that show
 // from outside: offsets committed only past written records, per-identifier order, at most 50
 // variables a request, nothing lost across a rebalance, a shutdown or a blocked tenant.
 

@@ -92,9 +92,9 @@ func (m *Metrics) recordSkipped(pipeline, reason string) {
 	}
 }
 
-func (m *Metrics) recordDeadLettered(pipeline, class string) {
+func (m *Metrics) recordDeadLettered(pipeline string, class deadLetterClass) {
 	if m != nil {
-		m.deadLettered.WithLabelValues(pipeline, class).Inc()
+		m.deadLettered.WithLabelValues(pipeline, string(class)).Inc()
 	}
 }
 
@@ -174,20 +174,20 @@ func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	c := g.c
-	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.pendingRecords.Load()))
-	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.pendingBytes.Load()))
+	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.flow.records.Load()))
+	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.flow.bytes.Load()))
 	c.partsMu.Lock()
 	paused := 0.0
 	for topic, ps := range c.parts {
-		if c.paused.Load() || c.topicPaused(topic) {
+		if c.flow.paused.Load() || c.flow.topicPaused(topic) {
 			paused += float64(len(ps))
 		}
 	}
 	c.partsMu.Unlock()
 	ch <- prometheus.MustNewConstMetric(g.paused, prometheus.GaugeValue, paused)
 	for name, t := range c.tenants {
-		ch <- prometheus.MustNewConstMetric(g.budgetUsed, prometheus.GaugeValue, float64(t.pacer.InUse()), name)
-		ch <- prometheus.MustNewConstMetric(g.budgetLimit, prometheus.GaugeValue, float64(t.pacer.Limit()), name)
+		ch <- prometheus.MustNewConstMetric(g.budgetUsed, prometheus.GaugeValue, float64(t.budget.InUse()), name)
+		ch <- prometheus.MustNewConstMetric(g.budgetLimit, prometheus.GaugeValue, float64(t.budget.Limit()), name)
 		b := 0.0
 		if t.blockedNow() {
 			b = 1

@@ -42,9 +42,6 @@ const (
 // ReasonLookupMiss is the skipped reason of a record whose lookup missed under LookupMissSkip.
 const ReasonLookupMiss = "lookup miss"
 
-// ClassLookupMiss is the dead-letter class of a record whose lookup missed.
-const ClassLookupMiss = "lookup-miss"
-
 // DefaultLookupRetryWindow is how long LookupMissRetry waits for a late row by default.
 const DefaultLookupRetryWindow = 30 * time.Second
 
@@ -113,7 +110,7 @@ func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *tra
 			if window <= 0 {
 				window = DefaultLookupRetryWindow
 			}
-			now := time.Now()
+			now := c.opts.Now()
 			if deadline.IsZero() {
 				deadline = now.Add(window)
 			}
@@ -124,10 +121,10 @@ func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *tra
 				wait = min(2*wait, lookupRetryMax)
 				continue
 			}
-			c.deadLetterRecord(ctx, r, pl.Name, ClassLookupMiss,
+			c.deadLetterRecord(ctx, r, pl.Name, classLookupMiss,
 				fmt.Sprintf("lookup(%q) found no row within the lookupRetryWindow of %s", res.LookupMiss, window))
 		case LookupMissDeadLetter:
-			c.deadLetterRecord(ctx, r, pl.Name, ClassLookupMiss, fmt.Sprintf("lookup(%q) found no row", res.LookupMiss))
+			c.deadLetterRecord(ctx, r, pl.Name, classLookupMiss, fmt.Sprintf("lookup(%q) found no row", res.LookupMiss))
 		default:
 			c.stats.skipped.Add(1)
 			c.metrics.recordSkipped(pl.Name, ReasonLookupMiss)

@@ -2,10 +2,7 @@ package connector
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
-	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/internal/api"
+	"github.com/augment-connector/augment-connector/internal/pacer"
 )
 
 // recordSink is what a tenant needs from the connector: to hear that a record's contribution
@@ -28,7 +26,7 @@ type recordSink interface {
 	uncharge(r *rec, n int64)
 	// deadLetter writes r to the dead-letter topic and returns once it is acknowledged. It
 	// returns an error only when ctx ends or no dead-letter topic is configured.
-	deadLetter(ctx context.Context, r *rec, pipeline, class, msg string) error
+	deadLetter(ctx context.Context, r *rec, pipeline string, class deadLetterClass, msg string) error
 }
 
 // contribution is what one record asks of one identifier: its variables, in pipeline order.
@@ -44,49 +42,6 @@ type contribution struct {
 	folded int
 }
 
-// supersedeScan is how many of an identifier's latest pending contributions a new one is
-// compared with on arrival.
-const supersedeScan = 8
-
-// supersede removes from it.pending the contributions that c makes redundant, and makes their
-// records ride on c. An earlier contribution is redundant when c sets every name it sets (so
-// at fold time c's values would win anyway), comes from the same partition (so a revocation
-// drops both or neither) and pipeline (named in dead letters), is not carried by the request
-// in flight and was not partly sent. A backlog of updates to one identifier then holds one
-// contribution and a list of records instead of a contribution and its variables per record:
-// this is what lets a large backlog coalesce within the pending bound. The fold is unchanged
-// except for the order of names in a request, which the API ignores. The caller holds t.mu.
-func (t *tenant) supersede(it *ident, c *contribution) {
-	lo := 0
-	if it.inflight != nil {
-		lo = len(it.inflight.carried)
-	}
-	for i := len(it.pending) - 1; i >= lo && i >= len(it.pending)-supersedeScan; i-- {
-		old := it.pending[i]
-		if old.sent != 0 || old.rec.part != c.rec.part || old.pipeline != c.pipeline || !setsAll(c.vars, old.vars) {
-			continue
-		}
-		if len(c.riders) == 0 {
-			c.riders = append(old.riders, old.rec) // old is dropped: take over its list, no copy
-		} else {
-			c.riders = append(append(c.riders, old.rec), old.riders...)
-		}
-		old.riders = nil
-		t.sink.uncharge(old.rec, contributionCost(old.vars))
-		c.folded += len(old.vars) + old.folded
-		// Keep the queued times in order, and the identifier's place in the ready heap
-		// (ordered by its first pending contribution's time): what follows old inherits its time.
-		if i+1 < len(it.pending) {
-			it.pending[i+1].at = old.at
-		} else {
-			c.at = old.at
-		}
-		copy(it.pending[i:], it.pending[i+1:])
-		it.pending[len(it.pending)-1] = nil
-		it.pending = it.pending[:len(it.pending)-1]
-	}
-}
-
 // contributionCost is what a queued contribution of vars is counted in the pending bound: the
 // contribution, its place in its identifier's queue and a share of the identifier's state, and
 // its variables (measured with the benchmarks' heap profiles).
@@ -96,41 +51,6 @@ func contributionCost(vars []api.Variable) int64 {
 		n += 80 + int64(len(vars[i].Value))
 	}
 	return n
-}
-
-// setsAll reports whether every name in old is also in vars.
-func setsAll(vars, old []api.Variable) bool {
-	for i := range old {
-		found := false
-		for j := range vars {
-			if vars[j].Name == old[i].Name {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// ident is one identifier's queue. Its pending list keeps contributions in arrival (partition)
-// order; while a request is in flight, the first inflight.n entries are the ones it carries.
-// Folding happens only when a request is built, so coalescing, done-tracking and revocation
-// stay simple (DESIGN.md, "Why a list of contributions").
-type ident struct {
-	id       string
-	pending  []*contribution
-	inflight *request
-	heapIdx  int // index in the tenant's ready heap; -1 when not in it
-	fresh    bool
-	lingers  bool // in the tenant's lingering queue (see enqueueLocked)
-	// refused counts the 401, 403 and 3xx answers to this identifier's requests since it was
-	// last written, the first at firstRefused: probes go to the least refused identifier, and
-	// a 403 that persists for it while others are written dead-letters it (see send).
-	refused      int
-	firstRefused time.Time
 }
 
 // request is one write to the API: a folded prefix of an identifier's pending contributions.
@@ -153,27 +73,24 @@ type carried struct {
 	upto int // c.sent after success
 }
 
-// tenant coalesces and sends one tenant's writes: per identifier one request in flight at
-// most, the budget kept by its pacer, concurrency bounded, the oldest (and brand-new
-// interactions first) served first.
+// tenant dispatches and sends one tenant's writes: per identifier one request in flight at
+// most (its coalescer holds what is pending), the budget kept by its budget (a pacer),
+// concurrency bounded, the oldest (and brand-new interactions first) served first.
 type tenant struct {
 	name   string
 	opts   TenantOptions
 	client *apiClient
-	pacer  *pacer
+	budget budget
 	sink   recordSink
+	co     *coalescer // pending contributions; its lock comes after mu
 	// metrics may be nil.
 	metrics *Metrics
 	log     *zap.Logger
 	now     func() time.Time
-	maxVars int
-	linger  time.Duration
 	// probeInterval is how often a blocked tenant sends a probe.
 	probeInterval time.Duration
 
-	mu       sync.Mutex
-	idents   map[string]*ident
-	ready    readyHeap
+	mu       sync.Mutex // guards the fields below
 	inflight int
 	reqs     map[*request]struct{}
 	// blocked: a 401, 403 or redirect was answered. The tenant then sends one probe per
@@ -188,13 +105,6 @@ type tenant struct {
 	lastOK       time.Time // the last 2xx: a 403 that persists while others succeed is the interaction's
 	lastBlockLog time.Time
 	gone         map[string]time.Time // identifiers whose 404 window expired: 404s dead-letter at once
-	written      *recentSet           // identifiers written before, so new interactions go first
-
-	// lingering holds, in arrival order, the identifiers whose oldest contribution has waited
-	// less than the linger; they move to the ready heap as it passes. Apart from the heap, so
-	// a lingering identifier at the top (a brand-new interaction goes first) cannot hold back
-	// the others that are ready.
-	lingering []*ident
 
 	wake chan struct{} // capacity 1
 	wg   sync.WaitGroup
@@ -209,26 +119,24 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
+	c.now = now
 	if maxVars <= 0 || maxVars > api.MaxVariablesPerRequest {
 		maxVars = api.MaxVariablesPerRequest
 	}
-	p := newPacer(opts.RequestsPerMinute, now)
-	p.setSpread(true) // spend the window as it comes back, so a backlog coalesces (see pacer)
+	p := pacer.New(opts.RequestsPerMinute, now)
+	p.SetSpread(true) // spend the window as it comes back, so a backlog coalesces (see pacer.Pacer)
 	return &tenant{
-		name:    name,
-		opts:    opts,
-		client:  c,
-		pacer:   p,
-		sink:    sink,
-		log:     log.With(zap.String("tenant", name)),
-		now:     now,
-		maxVars: maxVars,
-		linger:  linger,
-		idents:  make(map[string]*ident),
-		reqs:    make(map[*request]struct{}),
-		gone:    make(map[string]time.Time),
-		written: newRecentSet(100_000),
-		wake:    make(chan struct{}, 1),
+		name:   name,
+		opts:   opts,
+		client: c,
+		budget: p,
+		sink:   sink,
+		co:     newCoalescer(linger, maxVars, opts.DataForm, sink.uncharge, p.NoteFresh),
+		log:    log.With(zap.String("tenant", name)),
+		now:    now,
+		reqs:   make(map[*request]struct{}),
+		gone:   make(map[string]time.Time),
+		wake:   make(chan struct{}, 1),
 
 		probeInterval: opts.BlockedProbeInterval,
 	}, nil
@@ -243,26 +151,126 @@ func (t *tenant) signal() {
 
 // add queues a record's contribution to identifier id.
 func (t *tenant) add(id string, c *contribution) {
-	t.mu.Lock()
-	it := t.idents[id]
-	if it == nil {
-		it = &ident{id: id, heapIdx: -1, fresh: !t.written.has(id)}
-		t.idents[id] = it
-		if it.fresh {
-			t.pacer.noteFresh(c.at)
-		}
-	}
-	t.supersede(it, c)
-	it.pending = append(it.pending, c)
-	wasReady := it.heapIdx >= 0 || it.lingers
-	if it.inflight == nil && !wasReady {
-		t.enqueueLocked(it, t.now())
-	}
-	t.mu.Unlock()
-	if !wasReady {
+	if t.co.add(id, c, t.now()) {
 		t.signal()
 	}
 }
+
+// nextReady reports whether a request could be built now: an identifier is ready, a
+// concurrency slot is free and the tenant is not blocked. With a linger, an identifier is
+// ready only once its oldest contribution has waited that long; wait says how long until the
+// first lingering one is, when none is ready.
+func (t *tenant) nextReady() (ready bool, wait time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	ready, wait = t.co.peek(now)
+	if t.inflight >= t.opts.Concurrency {
+		return false, 0
+	}
+	if !ready {
+		return false, wait
+	}
+	if t.blocked {
+		if t.probing {
+			return false, 0 // its finish signals
+		}
+		if d := t.nextProbe.Sub(now); d > 0 {
+			if wait == 0 || d < wait {
+				wait = d
+			}
+			return false, wait
+		}
+	}
+	return true, 0
+}
+
+// build takes the next request from the coalescer, when a concurrency slot is free and the
+// tenant is not blocked (or it is time for the blocked tenant's probe).
+func (t *tenant) build() *request {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.inflight >= t.opts.Concurrency {
+		return nil
+	}
+	now := t.now()
+	probe := t.blocked
+	if probe && (t.probing || now.Before(t.nextProbe)) {
+		return nil
+	}
+	req, superseded := t.co.take(probe)
+	if req == nil {
+		return nil
+	}
+	t.metrics.recordRequest(t.name, len(req.vars), superseded)
+	t.inflight++
+	t.reqs[req] = struct{}{}
+	if probe {
+		t.probing = true
+		t.nextProbe = now.Add(t.probeInterval)
+	}
+	return req
+}
+
+// finish ends a request. carriedOK says its contributions were carried (written or
+// dead-lettered); otherwise they stay pending, except those of revoked partitions.
+func (t *tenant) finish(req *request, carriedOK bool) {
+	t.mu.Lock()
+	delete(t.reqs, req)
+	t.inflight--
+	if req.probe {
+		t.probing = false
+		if next := t.now().Add(t.probeInterval); next.After(t.nextProbe) {
+			t.nextProbe = next
+		}
+	}
+	completed := t.co.finish(req, carriedOK, t.now())
+	t.mu.Unlock()
+	now := t.now()
+	for _, r := range completed {
+		t.metrics.recordWritten(t.name, r.kr.Timestamp, now)
+		t.sink.contributionDone(r)
+	}
+	t.signal()
+}
+
+// noteRefused counts a refusal of one of it's requests, and reports how many there were since
+// it was last written and whether another identifier was written since the first.
+func (t *tenant) noteRefused(it *ident) (n int, othersWritten bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, first := t.co.noteRefused(it, t.now())
+	return n, t.lastOK.After(first)
+}
+
+// revoke removes the pending contributions of the given partitions, stops the retries of the
+// in-flight requests that carry any of them, and waits up to grace for the attempts already on
+// the wire; those still running then are cancelled. The partitions must already be marked
+// revoked. When revoke returns nothing of theirs is sent any more.
+func (t *tenant) revoke(parts map[*partition]struct{}, grace time.Duration) {
+	waits := t.co.revoke(parts)
+	if len(waits) == 0 {
+		return
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	for _, req := range waits {
+		select {
+		case <-req.done:
+		case <-deadline.C:
+			for _, r := range waits {
+				r.cancel()
+			}
+			for _, r := range waits {
+				<-r.done
+			}
+			return
+		}
+	}
+}
+
+// pendingIdentifiers reports how many identifiers have something queued or in flight.
+func (t *tenant) pendingIdentifiers() int { return t.co.len() }
 
 // blockedNow reports whether the tenant is refusing our token.
 func (t *tenant) blockedNow() bool {
@@ -277,8 +285,8 @@ func (t *tenant) blockedNow() bool {
 func (t *tenant) run(ctx, sendCtx context.Context) {
 	defer t.wg.Wait()
 	for {
-		it, wait := t.nextReady()
-		if it == nil {
+		ready, wait := t.nextReady()
+		if !ready {
 			var tm *time.Timer
 			var timer <-chan time.Time
 			if wait > 0 {
@@ -300,14 +308,14 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		}
 		// Reserve the budget first and build the request only then, so everything that
 		// arrived while waiting for the budget is folded into it.
-		waitStart := time.Now()
-		if err := t.pacer.WaitFor(ctx, t.nextIsFresh, t.wake); err != nil {
+		waitStart := t.now()
+		if err := t.budget.WaitFor(ctx, t.co.nextIsFresh, t.wake); err != nil {
 			return
 		}
-		t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
+		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
 		req := t.build()
 		if req == nil {
-			t.pacer.finish(false, t.now()) // revoked or drained while waiting
+			t.budget.Finish(false, t.now()) // revoked or drained while waiting
 			continue
 		}
 		rctx, cancel := context.WithCancel(sendCtx)
@@ -318,284 +326,6 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 			defer cancel()
 			t.send(rctx, req)
 		}()
-	}
-}
-
-// enqueueLocked queues an identifier that has pending contributions and nothing in flight:
-// in the ready heap, or with a linger, in the lingering queue until its oldest contribution
-// has waited that long. The caller holds t.mu.
-func (t *tenant) enqueueLocked(it *ident, now time.Time) {
-	if t.linger > 0 && now.Sub(it.pending[0].at) < t.linger {
-		it.lingers = true
-		t.lingering = append(t.lingering, it)
-		return
-	}
-	heap.Push(&t.ready, it)
-}
-
-// promoteLocked moves the identifiers whose linger has passed from the lingering queue to the
-// ready heap, and returns how long until the next one's does (0: none lingers). The queue is
-// in arrival order and the linger is the same for all, so it stops at the first still
-// lingering. The caller holds t.mu.
-func (t *tenant) promoteLocked(now time.Time) time.Duration {
-	for len(t.lingering) > 0 {
-		it := t.lingering[0]
-		if it.lingers && len(it.pending) > 0 {
-			if w := it.pending[0].at.Add(t.linger).Sub(now); w > 0 {
-				return w
-			}
-		}
-		t.lingering[0] = nil
-		t.lingering = t.lingering[1:]
-		if !it.lingers {
-			continue // dropped by a revoke
-		}
-		it.lingers = false
-		if len(it.pending) == 0 {
-			if it.inflight == nil {
-				delete(t.idents, it.id)
-			}
-			continue
-		}
-		heap.Push(&t.ready, it)
-	}
-	t.lingering = nil // let the backing array go
-	return 0
-}
-
-// nextIsFresh reports whether the request the dispatcher would build next is for a brand-new
-// interaction, which may use the budget held back from updates.
-func (t *tenant) nextIsFresh() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.ready.Len() > 0 && t.ready[0].fresh
-}
-
-// nextReady reports whether a request could be built now: an identifier is ready, a
-// concurrency slot is free and the tenant is not blocked. With a linger, an identifier is
-// ready only once its oldest contribution has waited that long; wait says how long until the
-// first lingering one is, when none is ready.
-func (t *tenant) nextReady() (*ident, time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	wait := t.promoteLocked(now)
-	if t.inflight >= t.opts.Concurrency {
-		return nil, 0
-	}
-	if t.ready.Len() == 0 {
-		return nil, wait
-	}
-	if t.blocked {
-		if t.probing {
-			return nil, 0 // its finish signals
-		}
-		if d := t.nextProbe.Sub(now); d > 0 {
-			if wait == 0 || d < wait {
-				wait = d
-			}
-			return nil, wait
-		}
-	}
-	return t.ready[0], 0
-}
-
-// probeCandidateLocked returns the heap index of the identifier a probe should carry: the one
-// refused least often (so a 403 that belongs to one interaction cannot hold every probe), the
-// most urgent among those. It scans the heap, which is cheap at one probe per probe interval.
-// The caller holds t.mu.
-func (t *tenant) probeCandidateLocked() int {
-	best := 0
-	for i := 1; i < len(t.ready); i++ {
-		a, b := t.ready[i], t.ready[best]
-		if a.refused < b.refused || (a.refused == b.refused && t.ready.Less(i, best)) {
-			best = i
-		}
-	}
-	return best
-}
-
-// build pops the most urgent identifier and folds a prefix of its contributions into one
-// request of at most maxVars variables: the last value of each name wins, in first-seen order.
-func (t *tenant) build() *request {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.inflight >= t.opts.Concurrency {
-		return nil
-	}
-	now := t.now()
-	probe := t.blocked
-	if probe && (t.probing || now.Before(t.nextProbe)) {
-		return nil
-	}
-	for t.ready.Len() > 0 {
-		var it *ident
-		if probe {
-			it = heap.Remove(&t.ready, t.probeCandidateLocked()).(*ident)
-		} else {
-			it = heap.Pop(&t.ready).(*ident)
-		}
-		// Contributions of a partition revoked since they were queued are never sent.
-		it.pending = dropRevoked(it.pending)
-		if len(it.pending) == 0 || it.inflight != nil {
-			if len(it.pending) == 0 && it.inflight == nil {
-				delete(t.idents, it.id)
-			}
-			continue
-		}
-		req := &request{id: it, fresh: it.fresh, probe: probe, parts: make(map[*partition]struct{}), done: make(chan struct{})}
-		index := make(map[string]int, 8)
-		for _, c := range it.pending {
-			rest := c.vars[c.sent:]
-			fresh := 0
-			for i := range rest {
-				if _, ok := index[rest[i].Name]; !ok {
-					fresh++
-				}
-			}
-			upto := len(c.vars)
-			if len(index)+fresh > t.maxVars {
-				if len(req.carried) > 0 {
-					break
-				}
-				// One contribution with more variables than a request may carry: send it in
-				// consecutive requests, in order.
-				upto = c.sent + t.maxVars
-				rest = c.vars[c.sent:upto]
-			}
-			for i := range rest {
-				if j, ok := index[rest[i].Name]; ok {
-					req.vars[j] = rest[i]
-				} else {
-					index[rest[i].Name] = len(req.vars)
-					req.vars = append(req.vars, rest[i])
-				}
-			}
-			req.carried = append(req.carried, carried{c: c, upto: upto})
-			req.parts[c.rec.part] = struct{}{}
-			if upto < len(c.vars) {
-				break
-			}
-		}
-		total := 0
-		for _, cr := range req.carried {
-			total += cr.upto - cr.c.sent + cr.c.folded
-		}
-		t.metrics.recordRequest(t.name, len(req.vars), total-len(req.vars))
-		req.body = api.AppendRequest(make([]byte, 0, 64+len(req.vars)*96), req.vars, t.opts.DataForm)
-		it.inflight = req
-		t.inflight++
-		t.reqs[req] = struct{}{}
-		if probe {
-			t.probing = true
-			t.nextProbe = now.Add(t.probeInterval)
-		}
-		return req
-	}
-	return nil
-}
-
-// send makes attempts until the request is done, dead-lettered or abandoned.
-func (t *tenant) send(ctx context.Context, req *request) {
-	defer close(req.done)
-	if req.probe {
-		t.reloadToken()
-	}
-	bo := t.newBackoff()
-	var first404 time.Time
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 && req.stopRetry.Load() {
-			t.finish(req, false)
-			return
-		}
-		if attempt > 0 {
-			waitStart := time.Now()
-			fresh := req.fresh
-			if err := t.pacer.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
-				t.finish(req, false)
-				return
-			}
-			t.metrics.recordBudgetWait(t.name, time.Since(waitStart))
-		}
-		sent := time.Now()
-		res := t.client.post(ctx, req.id.id, req.body)
-		// The attempt left the window's reservation for its log: it counts from now on, a
-		// time never earlier than the API's arrival time (see pacer).
-		t.pacer.finish(true, t.now())
-		t.metrics.recordAttempt(t.name, res.status, time.Since(sent))
-		if ctx.Err() != nil {
-			t.finish(req, false)
-			return
-		}
-		if res.retryAfterCapped {
-			t.log.Warn("the API asked to retry after more than the cap; waiting the cap instead",
-				zap.Int("status", res.status), zap.Duration("cap", maxRetryAfter))
-		}
-		var wait time.Duration
-		switch res.outcome {
-		case outcomeDone:
-			if res.unconfirmed {
-				t.metrics.recordUnconfirmed(t.name)
-			}
-			t.accepted(true)
-			t.finish(req, true)
-			return
-		case outcomePermanent:
-			t.accepted(false)
-			t.deadLetter(ctx, req, "api_rejected", res.message)
-			return
-		case outcomeBlocked:
-			n, othersWritten := t.noteRefused(req.id)
-			if res.status == http.StatusForbidden && othersWritten {
-				// Others are written since this identifier's first refusal: the token is
-				// fine and the 403 is this interaction's. Retry it on its own, and after a
-				// few probes dead-letter it instead of blocking the tenant for good.
-				if n >= forbiddenProbes {
-					t.deadLetter(ctx, req, "forbidden", fmt.Sprintf("%s (refused %d times while other interactions were written)", res.message, n))
-					return
-				}
-				wait = t.probeInterval
-				break
-			}
-			t.setBlocked(res)
-			t.finish(req, false) // back to pending; the tenant probes from there
-			return
-		case outcomeNotFound:
-			t.accepted(false) // the API authenticated us to say so
-			now := t.now()
-			if first404.IsZero() {
-				first404 = now
-			}
-			if t.isGone(req.id.id, now) || now.Sub(first404) >= t.opts.NotFoundWindow {
-				t.markGone(req.id.id, now)
-				t.deadLetter(ctx, req, "not_found", res.message+" (retried for "+now.Sub(first404).Round(time.Second).String()+")")
-				return
-			}
-			wait = nextOr(bo, notFoundMaxWait)
-		case outcomeThrottled:
-			t.pacer.Throttled(res.retryAfter)
-			if res.retryAfter <= 0 {
-				wait = nextOr(bo, bo.MaxInterval)
-			}
-		case outcomeTransient:
-			wait = bo.NextBackOff()
-			if wait == backoff.Stop {
-				t.deadLetter(ctx, req, "retries_exhausted", res.message)
-				return
-			}
-			if res.retryAfter > wait {
-				wait = res.retryAfter
-			}
-		}
-		if res.outcome != outcomeBlocked && attempt%10 == 0 {
-			t.log.Warn("write failed, retrying", zap.String("identifier", req.id.id),
-				zap.Stringer("class", res.outcome), zap.Int("status", res.status),
-				zap.String("error", res.message), zap.Int("attempt", attempt+1), zap.Duration("backoff", wait))
-		}
-		if wait > 0 && !sleepCtx(ctx, wait) {
-			t.finish(req, false)
-			return
-		}
 	}
 }
 
@@ -610,20 +340,10 @@ const forbiddenProbes = 3
 // written soon after it does.
 const notFoundMaxWait = 2 * time.Second
 
-// nextOr returns the next backoff, or fallback once the backoff has stopped (its elapsed
-// limit only ends retries of transient errors).
-func nextOr(b *backoff.ExponentialBackOff, fallback time.Duration) time.Duration {
-	d := b.NextBackOff()
-	if d == backoff.Stop || d > fallback {
-		return fallback
-	}
-	return d
-}
-
 func (t *tenant) newBackoff() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 200 * time.Millisecond
-	b.MaxInterval = 30 * time.Second
+	b.MaxInterval = retryMaxInterval
 	b.Multiplier = 2
 	b.RandomizationFactor = 0.5
 	b.MaxElapsedTime = t.opts.MaxRetryElapsed // 0: never stop
@@ -674,18 +394,6 @@ func (t *tenant) accepted(ok bool) {
 	}
 }
 
-// noteRefused counts a refusal of one of it's requests, and reports how many there were since
-// it was last written and whether another identifier was written since the first.
-func (t *tenant) noteRefused(it *ident) (n int, othersWritten bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if it.refused == 0 {
-		it.firstRefused = t.now()
-	}
-	it.refused++
-	return it.refused, t.lastOK.After(it.firstRefused)
-}
-
 // blockedReason reports whether the tenant is blocked, and what the last refusal said.
 func (t *tenant) blockedReason() (bool, string) {
 	t.mu.Lock()
@@ -730,7 +438,7 @@ func (t *tenant) markGone(id string, now time.Time) {
 
 // deadLetter sends every record the request carried to the dead-letter topic, then completes
 // the request as carried: those records are done once their dead letters are acknowledged.
-func (t *tenant) deadLetter(ctx context.Context, req *request, class, msg string) {
+func (t *tenant) deadLetter(ctx context.Context, req *request, class deadLetterClass, msg string) {
 	seen := make(map[*rec]bool, len(req.carried))
 	for _, cr := range req.carried {
 		// The records superseded on arrival (their values would have been in this request)
@@ -751,128 +459,6 @@ func (t *tenant) deadLetter(ctx context.Context, req *request, class, msg string
 	t.finish(req, true)
 }
 
-// finish ends a request. carriedOK says its contributions were carried (written or
-// dead-lettered); otherwise they stay pending, except those of revoked partitions.
-func (t *tenant) finish(req *request, carriedOK bool) {
-	it := req.id
-	var completed []*rec
-	t.mu.Lock()
-	delete(t.reqs, req)
-	t.inflight--
-	it.inflight = nil
-	if req.probe {
-		t.probing = false
-		if next := t.now().Add(t.probeInterval); next.After(t.nextProbe) {
-			t.nextProbe = next
-		}
-	}
-	n := len(req.carried)
-	if carriedOK {
-		for _, cr := range req.carried {
-			cr.c.sent = cr.upto
-			if cr.upto == len(cr.c.vars) {
-				completed = append(completed, cr.c.rec)
-				completed = append(completed, cr.c.riders...)
-			}
-		}
-		last := req.carried[n-1]
-		if last.upto < len(last.c.vars) {
-			n-- // the split contribution stays at the head
-		}
-		it.pending = it.pending[n:]
-		t.written.add(it.id)
-		it.fresh = false
-		it.refused = 0
-	}
-	it.pending = dropRevoked(it.pending)
-	if len(it.pending) > 0 {
-		t.enqueueLocked(it, t.now())
-	} else if it.heapIdx < 0 && !it.lingers {
-		delete(t.idents, it.id)
-	}
-	t.mu.Unlock()
-	now := time.Now()
-	for _, r := range completed {
-		t.metrics.recordWritten(t.name, r.kr.Timestamp, now)
-		t.sink.contributionDone(r)
-	}
-	t.signal()
-}
-
-// dropRevoked removes the contributions of revoked partitions, keeping order.
-func dropRevoked(cs []*contribution) []*contribution {
-	out := cs[:0]
-	for _, c := range cs {
-		if !c.rec.part.isRevoked() {
-			out = append(out, c)
-		}
-	}
-	for i := len(out); i < len(cs); i++ {
-		cs[i] = nil
-	}
-	return out
-}
-
-// revoke removes the pending contributions of the given partitions, stops the retries of the
-// in-flight requests that carry any of them, and waits up to grace for the attempts already on
-// the wire; those still running then are cancelled. The partitions must already be marked
-// revoked. When revoke returns nothing of theirs is sent any more.
-func (t *tenant) revoke(parts map[*partition]struct{}, grace time.Duration) {
-	var waits []*request
-	t.mu.Lock()
-	for id, it := range t.idents {
-		if it.inflight != nil {
-			for p := range it.inflight.parts {
-				if _, ok := parts[p]; ok {
-					it.inflight.stopRetry.Store(true)
-					waits = append(waits, it.inflight)
-					break
-				}
-			}
-			k := len(it.inflight.carried)
-			it.pending = append(it.pending[:k], dropRevoked(it.pending[k:])...)
-			continue
-		}
-		it.pending = dropRevoked(it.pending)
-		switch {
-		case len(it.pending) == 0:
-			if it.heapIdx >= 0 {
-				heap.Remove(&t.ready, it.heapIdx)
-			}
-			it.lingers = false // promoteLocked skips it
-			delete(t.idents, id)
-		case it.heapIdx >= 0:
-			heap.Fix(&t.ready, it.heapIdx) // its oldest contribution may have changed
-		}
-	}
-	t.mu.Unlock()
-	if len(waits) == 0 {
-		return
-	}
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
-	for _, req := range waits {
-		select {
-		case <-req.done:
-		case <-deadline.C:
-			for _, r := range waits {
-				r.cancel()
-			}
-			for _, r := range waits {
-				<-r.done
-			}
-			return
-		}
-	}
-}
-
-// pendingIdentifiers reports how many identifiers have something queued or in flight.
-func (t *tenant) pendingIdentifiers() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.idents)
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	tm := time.NewTimer(d)
 	defer tm.Stop()
@@ -882,61 +468,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-tm.C:
 		return true
 	}
-}
-
-// readyHeap orders ready identifiers: a brand-new interaction first (the IVR needs its first
-// variables within a second), then the one whose oldest pending contribution waited longest.
-type readyHeap []*ident
-
-func (h readyHeap) Len() int { return len(h) }
-func (h readyHeap) Less(i, j int) bool {
-	if h[i].fresh != h[j].fresh {
-		return h[i].fresh
-	}
-	return h[i].pending[0].at.Before(h[j].pending[0].at)
-}
-func (h readyHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
-}
-func (h *readyHeap) Push(x any) {
-	it := x.(*ident)
-	it.heapIdx = len(*h)
-	*h = append(*h, it)
-}
-func (h *readyHeap) Pop() any {
-	old := *h
-	n := len(old)
-	it := old[n-1]
-	old[n-1] = nil
-	it.heapIdx = -1
-	*h = old[:n-1]
-	return it
-}
-
-// recentSet remembers up to about 2×size recently added keys in two generations, so the
-// memory for "identifiers written before" stays bounded however many calls go by.
-type recentSet struct {
-	size     int
-	cur, old map[string]struct{}
-}
-
-func newRecentSet(size int) *recentSet {
-	return &recentSet{size: size, cur: make(map[string]struct{}), old: make(map[string]struct{})}
-}
-
-func (s *recentSet) has(k string) bool {
-	if _, ok := s.cur[k]; ok {
-		return true
-	}
-	_, ok := s.old[k]
-	return ok
-}
-
-func (s *recentSet) add(k string) {
-	if len(s.cur) >= s.size {
-		s.old, s.cur = s.cur, make(map[string]struct{}, s.size)
-	}
-	s.cur[k] = struct{}{}
 }

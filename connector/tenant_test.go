@@ -37,9 +37,9 @@ func (s *fakeSink) contributionDone(r *rec) {
 
 func (s *fakeSink) uncharge(r *rec, n int64) { r.size.Add(-n) }
 
-func (s *fakeSink) deadLetter(_ context.Context, r *rec, _, class, msg string) error {
+func (s *fakeSink) deadLetter(_ context.Context, r *rec, _ string, class deadLetterClass, msg string) error {
 	s.mu.Lock()
-	s.dead[r] = class + ": " + msg
+	s.dead[r] = string(class) + ": " + msg
 	s.mu.Unlock()
 	return nil
 }
@@ -331,9 +331,9 @@ func TestTenantSupersedesOnArrival(t *testing.T) {
 			c3 := contrib(p0, 2, v("_a", "3"))
 			tn.add("int-1", c2)
 			tn.add("int-1", c3) // fewer names than c2: c2 stays
-			tn.mu.Lock()
-			n := len(tn.idents["int-1"].pending)
-			tn.mu.Unlock()
+			tn.co.mu.Lock()
+			n := len(tn.co.idents["int-1"].pending)
+			tn.co.mu.Unlock()
 			if n != 3 {
 				t.Fatalf("after c3: %d pending, want 3 (c1 on the wire, c2, c3)", n)
 			}
@@ -343,9 +343,9 @@ func TestTenantSupersedesOnArrival(t *testing.T) {
 			tn.add("int-1", c5) // another partition: kept
 			c6 := contrib(p0, 4, v("_a", "6"), v("_b", "6"))
 			tn.add("int-1", c6) // supersedes c4 (and its riders), not c5
-			tn.mu.Lock()
-			pend := append([]*contribution(nil), tn.idents["int-1"].pending...)
-			tn.mu.Unlock()
+			tn.co.mu.Lock()
+			pend := append([]*contribution(nil), tn.co.idents["int-1"].pending...)
+			tn.co.mu.Unlock()
 			if len(pend) != 3 || pend[0] != c1 || pend[1] != c5 || pend[2] != c6 {
 				t.Fatalf("pending = %d contributions, want c1, c5, c6", len(pend))
 			}
@@ -380,9 +380,9 @@ func TestTenantSupersedesOnArrival(t *testing.T) {
 // nopSink is a recordSink that does nothing, for benchmarks.
 type nopSink struct{}
 
-func (nopSink) contributionDone(*rec)                                          {}
-func (nopSink) uncharge(*rec, int64)                                           {}
-func (nopSink) deadLetter(context.Context, *rec, string, string, string) error { return nil }
+func (nopSink) contributionDone(*rec)                                                   {}
+func (nopSink) uncharge(*rec, int64)                                                    {}
+func (nopSink) deadLetter(context.Context, *rec, string, deadLetterClass, string) error { return nil }
 
 // BenchmarkCoalesce is the coalescer's cost per record: queueing a contribution of 4
 // variables for one of 1,000 identifiers (superseding the earlier one it covers), and, for
@@ -429,7 +429,7 @@ func TestTenantLingerDoesNotHoldOthersBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPartition("t", 0)
-	tn.written.add("old") // written before: not a brand-new interaction
+	tn.co.written.add("old") // written before: not a brand-new interaction
 	old := contrib(p, 0, v("_a", "1"))
 	old.at = time.Now().Add(-2 * linger) // has lingered already
 	tn.add("old", old)

@@ -15,7 +15,7 @@ type rec struct {
 	kr   *kgo.Record
 	part *partition
 	// size is what the record counts against the pending bound, in bytes: its own cost from
-	// the fetch, plus its contributions' while they are queued (see chargeContributions).
+	// the fetch, plus its contributions' while they are queued (see Connector.process and contributionCost).
 	size atomic.Int64
 	// owner is the pending bytes of the tenant the record's pipeline writes to (nil when
 	// replaying, where each record names its own pipeline), for per-tenant pausing.
@@ -33,16 +33,16 @@ type rec struct {
 // partition tracks the records of one assigned topic partition in offset order, and the
 // watermark: the offset after the longest prefix of done records, which is the next offset to
 // commit. It also marks revocation under the same lock as the watermark, so a commit decided
-// before a revoke can never be issued after it (see connector.commit).
+// before a revoke can never be issued after it (see committer.release).
 type partition struct {
 	topic string
 	id    int32
 
-	mu        sync.Mutex
-	recs      []*rec // not-yet-done prefix and everything after it, in offset order
-	watermark int64  // next offset to commit; -1 until a record is done
-	committed int64  // last offset committed (or found committed); -1 if none
-	epoch     int32  // leader epoch of the record that set the watermark
+	mu        sync.Mutex // guards recs, watermark, committed, epoch, revoked and each rec's done
+	recs      []*rec     // not-yet-done prefix and everything after it, in offset order
+	watermark int64      // next offset to commit; -1 until a record is done
+	committed int64      // last offset committed (or found committed); -1 if none
+	epoch     int32      // leader epoch of the record that set the watermark
 	revoked   bool
 	// revokedFlag mirrors revoked for lock-free reads on the send path.
 	revokedFlag atomic.Bool
@@ -160,7 +160,7 @@ func (p *partition) isRevoked() bool { return p.revokedFlag.Load() }
 // rebalance while it does), and the connector bounds what it holds in total by pausing
 // fetches once maxPendingRecords or maxPendingBytes is reached.
 type recQueue struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards recs and closed
 	recs   []*rec
 	closed bool
 	signal chan struct{} // capacity 1: something was pushed or the queue closed

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
+	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
 )
 
@@ -38,6 +39,10 @@ func (s *Set) Prepare(o LoaderOptions) error {
 		o.IsTransientDecodeError = func(error) bool { return false }
 	}
 	s.loader = o
+	s.decoders = make([]*schemas.RetryingDecoder, len(o.Decoders))
+	for i, d := range o.Decoders {
+		s.decoders[i] = schemas.Retrying(d, o.IsTransientDecodeError)
+	}
 	return nil
 }
 
@@ -231,9 +236,6 @@ func listEnds(ctx context.Context, adm *kadm.Client, topics []string) (map[topic
 	return out, nil
 }
 
-// decodeRetryMax caps the wait between retries of a decode that failed for a transient reason.
-const decodeRetryMax = 30 * time.Second
-
 // decode decodes r's value for the tables at indexes which. ok is false for a record that does
 // not decode (skipped, counted and logged); the error is ctx's, when it ends during retries of
 // a transient failure.
@@ -241,35 +243,19 @@ func (s *Set) decode(ctx context.Context, which []int, r *kgo.Record, log *zap.L
 	if len(r.Value) == 0 {
 		return true, nil, nil
 	}
-	var bo *backoff.ExponentialBackOff
-	for {
-		v, err := s.loader.Decoders[which[0]].Decode(ctx, r.Value)
-		if err == nil {
-			return true, v, nil
-		}
-		if ctx.Err() != nil {
-			return false, nil, ctx.Err()
-		}
-		if !s.loader.IsTransientDecodeError(err) {
-			for _, i := range which {
-				s.metrics.record(s.specs[i].Name, actionError)
-			}
-			log.Warn("a table record does not decode; skipped", zap.String("topic", r.Topic),
-				zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
-			return false, nil, nil
-		}
-		if bo == nil {
-			bo = backoff.NewExponentialBackOff()
-			bo.MaxElapsedTime = 0
-			bo.MaxInterval = decodeRetryMax
-			bo.Reset()
-		}
-		select {
-		case <-ctx.Done():
-			return false, nil, ctx.Err()
-		case <-time.After(bo.NextBackOff()):
-		}
+	v, err := s.decoders[which[0]].Decode(ctx, r.Value)
+	if err == nil {
+		return true, v, nil
 	}
+	if ctx.Err() != nil {
+		return false, nil, ctx.Err()
+	}
+	for _, i := range which {
+		s.metrics.record(s.specs[i].Name, actionError)
+	}
+	log.Warn("a table record does not decode; skipped", zap.String("topic", r.Topic),
+		zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
+	return false, nil, nil
 }
 
 // applyRecord applies a decoded record to the tables at indexes which. Only ErrFull is

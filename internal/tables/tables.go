@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
 )
 
@@ -66,8 +67,8 @@ type Set struct {
 	order  []string // table names in config order
 	now    func() time.Time
 
-	decoders []Decoder
 	loader   LoaderOptions
+	decoders []*schemas.RetryingDecoder // loader.Decoders, retrying transient failures
 
 	caughtUp     chan struct{}
 	caughtUpOnce sync.Once

@@ -1,4 +1,7 @@
-package connector
+// Package pacer keeps one tenant's API requests within its budget on one replica: a
+// sliding-window log of attempts (see Pacer). The connector uses it through a small interface
+// of its own (connector's budget), which a cluster-wide budget ledger can implement next.
+package pacer
 
 import (
 	"context"
@@ -6,11 +9,11 @@ import (
 	"time"
 )
 
-// pacerWindow is the API's rate-limit window: 100 requests per minute per tenant, counted over
+// Window is the API's rate-limit window: 100 requests per minute per tenant, counted over
 // any rolling 60 seconds.
-const pacerWindow = time.Minute
+const Window = time.Minute
 
-// pacer keeps one tenant's requests within its budget: never more than limit attempts in any
+// Pacer keeps one tenant's requests within its budget: never more than limit attempts in any
 // rolling window. It is a sliding-window log, not a token bucket: a bucket refilled at limit/60
 // per second still lets a full bucket and a minute of refills land in one window, which the
 // API answers with 429s. Every attempt counts, whatever its outcome, because the API counts
@@ -28,7 +31,7 @@ const pacerWindow = time.Minute
 // cause (another client on the same tenant) halves the share for a cool-down and then lets it
 // recover, and honours Retry-After by not sending before it passes.
 //
-// With spreading on (setSpread), attempts are also drawn from a bucket refilled at limit per
+// With spreading on (SetSpread), attempts are also drawn from a bucket refilled at limit per
 // window, evenly, holding at most spreadBurst of the limit: the window's budget is spent at
 // the rate it comes back, not all at once. While the tenant keeps up, the bucket is full and
 // a request goes at once (latency first); once it falls behind, requests wait their turn and
@@ -38,11 +41,11 @@ const pacerWindow = time.Minute
 // request for the rest (measured on the backlog benchmark: 24,736 requests for 20,000
 // identifiers).
 //
-// A pacer is safe for concurrent use.
-type pacer struct {
+// A Pacer is safe for concurrent use. Create it with New.
+type Pacer struct {
 	now func() time.Time
 
-	mu        sync.Mutex
+	mu        sync.Mutex    // guards every field below
 	budget    int           // the tenant's configured requests per window
 	share     float64       // this replica's fraction of the budget (0 < share <= 1)
 	penalty   float64       // 1 normally; halved by each 429, restored after cooldown
@@ -59,7 +62,7 @@ type pacer struct {
 	freshCount [60]int
 	freshSec   [60]int64
 
-	spread   bool      // draw attempts from the bucket too (setSpread)
+	spread   bool      // draw attempts from the bucket too (SetSpread)
 	tokens   float64   // attempts the bucket holds at tokensAt
 	tokensAt time.Time // when tokens was last brought up to date; zero: the bucket is full
 }
@@ -77,13 +80,15 @@ const spreadBurst = 0.1
 const initialLogSize = 1024
 
 // throttleCooldown is how long a 429 we did not cause keeps the share reduced.
-const throttleCooldown = 2 * pacerWindow
+const throttleCooldown = 2 * Window
 
-func newPacer(budget int, now func() time.Time) *pacer {
+// New returns a Pacer allowing budget attempts per Window (at least 1), reading the time from
+// now.
+func New(budget int, now func() time.Time) *Pacer {
 	if budget < 1 {
 		budget = 1
 	}
-	return &pacer{
+	return &Pacer{
 		now:     now,
 		budget:  budget,
 		share:   1,
@@ -93,8 +98,8 @@ func newPacer(budget int, now func() time.Time) *pacer {
 	}
 }
 
-// setSpread turns spreading on or off (see pacer).
-func (p *pacer) setSpread(on bool) {
+// SetSpread turns spreading on or off (see Pacer).
+func (p *Pacer) SetSpread(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.spread = on
@@ -102,12 +107,12 @@ func (p *pacer) setSpread(on bool) {
 }
 
 // bucketLocked brings the bucket up to now for limit and returns its capacity.
-func (p *pacer) bucketLocked(now time.Time, limit int) float64 {
+func (p *Pacer) bucketLocked(now time.Time, limit int) float64 {
 	capacity := max(1, float64(limit)*spreadBurst)
 	if p.tokensAt.IsZero() {
 		p.tokens = capacity
 	} else if d := now.Sub(p.tokensAt); d > 0 {
-		p.tokens += float64(limit) * d.Seconds() / pacerWindow.Seconds()
+		p.tokens += float64(limit) * d.Seconds() / Window.Seconds()
 	}
 	p.tokens = min(p.tokens, capacity)
 	p.tokensAt = now
@@ -116,7 +121,7 @@ func (p *pacer) bucketLocked(now time.Time, limit int) float64 {
 
 // limit is the number of attempts allowed in the window now: budget × share × penalty,
 // at least 1.
-func (p *pacer) limitLocked(now time.Time) int {
+func (p *Pacer) limitLocked(now time.Time) int {
 	if p.penalty < 1 && !now.Before(p.cooldown) {
 		p.penalty = 1
 	}
@@ -128,14 +133,14 @@ func (p *pacer) limitLocked(now time.Time) int {
 }
 
 // Limit reports the current number of attempts allowed per window.
-func (p *pacer) Limit() int {
+func (p *Pacer) Limit() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.limitLocked(p.now())
 }
 
 // InUse reports how many attempts fall in the current window, on the wire or finished.
-func (p *pacer) InUse() int {
+func (p *Pacer) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expireLocked(p.now())
@@ -143,8 +148,8 @@ func (p *pacer) InUse() int {
 }
 
 // expireLocked drops attempts older than the window.
-func (p *pacer) expireLocked(now time.Time) {
-	for p.count > 0 && !p.log[p.head].Add(pacerWindow).After(now) {
+func (p *Pacer) expireLocked(now time.Time) {
+	for p.count > 0 && !p.log[p.head].Add(Window).After(now) {
 		p.head = (p.head + 1) % len(p.log)
 		p.count--
 	}
@@ -154,8 +159,8 @@ func (p *pacer) expireLocked(now time.Time) {
 // interactions.
 const maxHoldBack = 0.2
 
-// noteFresh records that a brand-new interaction (never written by us) started waiting.
-func (p *pacer) noteFresh(now time.Time) {
+// NoteFresh records that a brand-new interaction (never written by us) started waiting.
+func (p *Pacer) NoteFresh(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	sec := now.Unix()
@@ -178,7 +183,7 @@ func (p *pacer) noteFresh(now time.Time) {
 // while updates waited 9 s), and holding back one slot let new calls wait 5 s (p99) when the
 // window filled after a busy spell. The bucket also keeps one token for them
 // (spreadHoldBack).
-func (p *pacer) reserveLocked(now time.Time, limit int) int {
+func (p *Pacer) reserveLocked(now time.Time, limit int) int {
 	if limit < 5 {
 		return 0
 	}
@@ -193,7 +198,7 @@ func (p *pacer) reserveLocked(now time.Time, limit int) int {
 const freshSpan = 10
 
 // freshLocked counts the brand-new interactions seen in the last span seconds (at most 60).
-func (p *pacer) freshLocked(now time.Time, span int64) int {
+func (p *Pacer) freshLocked(now time.Time, span int64) int {
 	fresh := 0
 	sec := now.Unix()
 	for i := range p.freshSec {
@@ -204,18 +209,18 @@ func (p *pacer) freshLocked(now time.Time, span int64) int {
 	return fresh
 }
 
-// waitForFinish is what tryAcquire returns when every slot is held by an attempt still on the
-// wire: only a finish can free one.
-const waitForFinish = time.Duration(-1)
+// WaitForFinish is what TryAcquire returns when every slot is held by an attempt still on the
+// wire: only a Finish can free one.
+const WaitForFinish = time.Duration(-1)
 
-// tryAcquire reserves an attempt at now and returns 0 if the budget allows it, or else how
-// long until it may (waitForFinish: until an attempt on the wire finishes), reserving nothing.
-// Every reservation must be followed by one call of finish.
-func (p *pacer) tryAcquire(now time.Time) time.Duration { return p.tryAcquireFor(now, true) }
+// TryAcquire reserves an attempt at now and returns 0 if the budget allows it, or else how
+// long until it may (WaitForFinish: until an attempt on the wire finishes), reserving nothing.
+// Every reservation must be followed by one call of Finish.
+func (p *Pacer) TryAcquire(now time.Time) time.Duration { return p.TryAcquireFor(now, true) }
 
-// tryAcquireFor is tryAcquire for a request for a brand-new interaction (fresh), which may use
+// TryAcquireFor is TryAcquire for a request for a brand-new interaction (fresh), which may use
 // the whole limit, or for an update, which may not use the slots held back (reserveLocked).
-func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
+func (p *Pacer) TryAcquireFor(now time.Time, fresh bool) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if now.Before(p.notBefore) {
@@ -231,10 +236,10 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 		// The (used-limit+1)th oldest finished attempt must leave the window first.
 		k := used - limit
 		if k >= p.count {
-			return waitForFinish
+			return WaitForFinish
 		}
 		i := (p.head + k) % len(p.log)
-		return p.log[i].Add(pacerWindow).Sub(now)
+		return p.log[i].Add(Window).Sub(now)
 	}
 	if p.spread {
 		capacity := p.bucketLocked(now, full)
@@ -243,7 +248,7 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 			need = 1 + spreadHoldBack // the last token is for a brand-new interaction
 		}
 		if p.tokens < need {
-			rate := float64(full) / pacerWindow.Seconds() // attempts per second
+			rate := float64(full) / Window.Seconds() // attempts per second
 			return max(time.Millisecond, time.Duration((need-p.tokens)/rate*float64(time.Second)))
 		}
 		p.tokens--
@@ -252,9 +257,9 @@ func (p *pacer) tryAcquireFor(now time.Time, fresh bool) time.Duration {
 	return 0
 }
 
-// finish ends a reservation. sent says the attempt went out (whatever its outcome): it stays in
+// Finish ends a reservation. sent says the attempt went out (whatever its outcome): it stays in
 // the window from at, the time it finished. An attempt never sent frees its slot at once.
-func (p *pacer) finish(sent bool, at time.Time) {
+func (p *Pacer) Finish(sent bool, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inflight--
@@ -280,7 +285,7 @@ func (p *pacer) finish(sent bool, at time.Time) {
 }
 
 // growLocked doubles the log (up to the budget), keeping its entries in order.
-func (p *pacer) growLocked() {
+func (p *Pacer) growLocked() {
 	grown := make([]time.Time, min(2*len(p.log), p.budget))
 	for i := 0; i < p.count; i++ {
 		grown[i] = p.log[(p.head+i)%len(p.log)]
@@ -288,18 +293,18 @@ func (p *pacer) growLocked() {
 	p.log, p.head = grown, 0
 }
 
-// Wait blocks until an attempt is allowed and reserves it; the caller must call finish once
+// Wait blocks until an attempt is allowed and reserves it; the caller must call Finish once
 // the attempt is done (or was not sent). It returns ctx's error if ctx ends first, in which
 // case nothing is reserved. A change of limit or a finished attempt wakes waiters early.
-func (p *pacer) Wait(ctx context.Context) error { return p.WaitFor(ctx, nil, nil) }
+func (p *Pacer) Wait(ctx context.Context) error { return p.WaitFor(ctx, nil, nil) }
 
 // WaitFor is Wait for the request fresh reports (nil: fresh), re-asked at every wake-up, so a
 // dispatcher waiting for an update's slot takes a held-back slot as soon as a brand-new
 // interaction becomes its next request; wake (may be nil) ends a wait early to re-ask.
-func (p *pacer) WaitFor(ctx context.Context, fresh func() bool, wake <-chan struct{}) error {
+func (p *Pacer) WaitFor(ctx context.Context, fresh func() bool, wake <-chan struct{}) error {
 	for {
 		isFresh := fresh == nil || fresh()
-		wait := p.tryAcquireFor(p.now(), isFresh)
+		wait := p.TryAcquireFor(p.now(), isFresh)
 		if wait == 0 {
 			return nil
 		}
@@ -330,7 +335,7 @@ func (p *pacer) WaitFor(ctx context.Context, fresh func() bool, wake <-chan stru
 // SetShare sets this replica's fraction of the tenant's budget, from its share of the
 // tenant's assigned partitions (recomputed on every rebalance). It never goes below the
 // equivalent of one request per window.
-func (p *pacer) SetShare(share float64) {
+func (p *Pacer) SetShare(share float64) {
 	if share > 1 || share != share {
 		share = 1
 	}
@@ -345,7 +350,7 @@ func (p *pacer) SetShare(share float64) {
 
 // Throttled records a 429 answer: the share is halved for throttleCooldown (down to one
 // request per window at the least), and with a Retry-After nothing is sent before it passes.
-func (p *pacer) Throttled(retryAfter time.Duration) {
+func (p *Pacer) Throttled(retryAfter time.Duration) {
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -362,7 +367,7 @@ func (p *pacer) Throttled(retryAfter time.Duration) {
 	p.notifyLocked()
 }
 
-func (p *pacer) notifyLocked() {
+func (p *Pacer) notifyLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 }

@@ -1,10 +1,9 @@
-package connector
+package pacer
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,18 +16,18 @@ func (f *fakeClock) now() time.Time          { return f.t }
 func (f *fakeClock) advance(d time.Duration) { f.t = f.t.Add(d) }
 
 // acquire reserves an attempt at the clock's time and finishes it at once, as an attempt
-// answered instantly; it returns tryAcquire's wait.
-func acquire(p *pacer, clk *fakeClock) time.Duration {
-	w := p.tryAcquire(clk.now())
+// answered instantly; it returns TryAcquire's wait.
+func acquire(p *Pacer, clk *fakeClock) time.Duration {
+	w := p.TryAcquire(clk.now())
 	if w == 0 {
-		p.finish(true, clk.now())
+		p.Finish(true, clk.now())
 	}
 	return w
 }
 
 func TestPacerAllowsLimitPerRollingWindow(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPacer(100, clk.now)
+	p := New(100, clk.now)
 	for i := 0; i < 100; i++ {
 		if w := acquire(p, clk); w != 0 {
 			t.Fatalf("attempt %d refused (wait %v) within budget", i+1, w)
@@ -51,13 +50,13 @@ func TestPacerAllowsLimitPerRollingWindow(t *testing.T) {
 
 // TestPacerNeverExceedsLimitInAnyWindow drives random arrival patterns and checks, over the
 // log of granted attempts, that no 60-second window (at any offset) holds more than the limit:
-// invariant 4 of DESIGN.md.
+// invariant 4 of docs/DESIGN.md ("Invariants").
 func TestPacerNeverExceedsLimitInAnyWindow(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		limit := 1 + rng.IntN(120)
 		clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-		p := newPacer(limit, clk.now)
+		p := New(limit, clk.now)
 		var granted []time.Time
 		for i := 0; i < 5000; i++ {
 			if acquire(p, clk) == 0 {
@@ -74,7 +73,7 @@ func TestPacerNeverExceedsLimitInAnyWindow(t *testing.T) {
 		// Sliding check: for each granted attempt, count attempts in [t, t+60s).
 		j := 0
 		for i := range granted {
-			for j < len(granted) && granted[j].Sub(granted[i]) < pacerWindow {
+			for j < len(granted) && granted[j].Sub(granted[i]) < Window {
 				j++
 			}
 			if n := j - i; n > limit {
@@ -89,7 +88,7 @@ func TestPacerNeverExceedsLimitInAnyWindow(t *testing.T) {
 
 func TestPacerShareAndThrottle(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPacer(100, clk.now)
+	p := New(100, clk.now)
 	p.SetShare(1.0 / 3)
 	if got := p.Limit(); got != 33 {
 		t.Fatalf("limit with a third of the partitions = %d, want 33", got)
@@ -122,29 +121,29 @@ func TestPacerShareAndThrottle(t *testing.T) {
 
 func TestPacerWaitBlocksUntilSlotAndHonoursContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPacer(2, time.Now)
+		p := New(2, time.Now)
 		ctx := context.Background()
 		start := time.Now()
 		for i := 0; i < 2; i++ {
 			if err := p.Wait(ctx); err != nil {
 				t.Fatal(err)
 			}
-			p.finish(true, time.Now())
+			p.Finish(true, time.Now())
 		}
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
-		p.finish(true, time.Now())
-		if got := time.Since(start); got != pacerWindow {
-			t.Fatalf("third attempt of a 2/min budget waited %v, want %v", got, pacerWindow)
+		p.Finish(true, time.Now())
+		if got := time.Since(start); got != Window {
+			t.Fatalf("third attempt of a 2/min budget waited %v, want %v", got, Window)
 		}
 		// Fill the window again (the first two attempts left it at the 60 s mark).
 		if err := p.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
-		p.finish(true, time.Now())
-		if got := time.Since(start); got != pacerWindow {
-			t.Fatalf("fourth attempt waited until %v, want %v", got, pacerWindow)
+		p.Finish(true, time.Now())
+		if got := time.Since(start); got != Window {
+			t.Fatalf("fourth attempt waited until %v, want %v", got, Window)
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -158,57 +157,29 @@ func TestPacerWaitBlocksUntilSlotAndHonoursContext(t *testing.T) {
 	})
 }
 
-// TestParseRetryAfter: both forms are read, and a wait is capped at one rate window plus a
-// margin: a negative or overflowing number of seconds, or a date past the cap, means the cap.
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		in         string
-		want       time.Duration
-		wantCapped bool
-	}{
-		{"", 0, false},
-		{"5", 5 * time.Second, false},
-		{" 12 ", 12 * time.Second, false},
-		{"90", 90 * time.Second, false},
-		{"91", maxRetryAfter, true},
-		{"86400", maxRetryAfter, true},
-		{"-1", maxRetryAfter, true},
-		{"99999999999999999999999", maxRetryAfter, true},
-		{"soon", 0, false},
-		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, false},
-		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0, false},
-		{now.Add(24 * time.Hour).Format(http.TimeFormat), maxRetryAfter, true},
-	} {
-		if got, capped := parseRetryAfter(tc.in, now); got != tc.want || capped != tc.wantCapped {
-			t.Errorf("parseRetryAfter(%q) = %v, %v, want %v, %v", tc.in, got, capped, tc.want, tc.wantCapped)
-		}
-	}
-}
-
 // TestPacerCountsFromFinish: an attempt occupies its slot from its reservation until a window
 // after it finished, so a slow attempt cannot let the next one arrive at the API less than a
 // window after it did (the API counts a request when it arrives, between the two).
 func TestPacerCountsFromFinish(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPacer(2, clk.now)
-	if w := p.tryAcquire(clk.now()); w != 0 {
+	p := New(2, clk.now)
+	if w := p.TryAcquire(clk.now()); w != 0 {
 		t.Fatalf("first reservation refused: %v", w)
 	}
-	if w := p.tryAcquire(clk.now()); w != 0 {
+	if w := p.TryAcquire(clk.now()); w != 0 {
 		t.Fatalf("second reservation refused: %v", w)
 	}
-	if w := p.tryAcquire(clk.now()); w != waitForFinish {
-		t.Fatalf("with both slots on the wire: wait %v, want waitForFinish", w)
+	if w := p.TryAcquire(clk.now()); w != WaitForFinish {
+		t.Fatalf("with both slots on the wire: wait %v, want WaitForFinish", w)
 	}
 	clk.advance(3 * time.Second) // the first attempt takes 3 s
-	p.finish(true, clk.now())
-	p.finish(false, clk.now()) // the second was never sent: its slot frees at once
+	p.Finish(true, clk.now())
+	p.Finish(false, clk.now()) // the second was never sent: its slot frees at once
 	if w := acquire(p, clk); w != 0 {
 		t.Fatalf("after an unsent reservation was released: wait %v", w)
 	}
 	clk.advance(57 * time.Second) // a window after the first was reserved, not after it finished
-	if w := p.tryAcquire(clk.now()); w != 3*time.Second {
+	if w := p.TryAcquire(clk.now()); w != 3*time.Second {
 		t.Fatalf("a window after the slow attempt's reservation: wait %v, want 3s more", w)
 	}
 	if got := p.InUse(); got != 2 {
@@ -220,7 +191,7 @@ func TestPacerCountsFromFinish(t *testing.T) {
 // finishes unsent.
 func TestPacerWaitWakesOnFinish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPacer(1, time.Now)
+		p := New(1, time.Now)
 		if err := p.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +203,7 @@ func TestPacerWaitWakesOnFinish(t *testing.T) {
 			t.Fatalf("Wait returned %v while the only slot was on the wire", err)
 		default:
 		}
-		p.finish(false, time.Now())
+		p.Finish(false, time.Now())
 		if err := <-got; err != nil {
 			t.Fatal(err)
 		}
@@ -243,11 +214,11 @@ func TestPacerWaitWakesOnFinish(t *testing.T) {
 // fills, keeping the order that the waits are computed from.
 func TestPacerLogGrows(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPacer(100_000_000, clk.now)
+	p := New(100_000_000, clk.now)
 	if len(p.log) != initialLogSize {
 		t.Fatalf("initial log of %d entries, want %d", len(p.log), initialLogSize)
 	}
-	small := newPacer(3000, clk.now)
+	small := New(3000, clk.now)
 	for i := 0; i < 3000; i++ {
 		if w := acquire(small, clk); w != 0 {
 			t.Fatalf("attempt %d refused: %v", i+1, w)
@@ -258,7 +229,7 @@ func TestPacerLogGrows(t *testing.T) {
 		t.Fatalf("log grew to %d, want 3000", len(small.log))
 	}
 	// 30 s after the first: the 3001st waits until the first leaves the window.
-	if w := small.tryAcquire(clk.now()); w != 30*time.Second {
+	if w := small.TryAcquire(clk.now()); w != 30*time.Second {
 		t.Fatalf("3001st attempt: wait %v, want 30s", w)
 	}
 }
@@ -268,14 +239,14 @@ func TestPacerLogGrows(t *testing.T) {
 // interactions nothing is held back.
 func TestPacerHoldsBackForNewInteractions(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPacer(100, clk.now)
+	p := New(100, clk.now)
 	take := func(fresh bool) int { return takeAll(p, clk, fresh) }
 	if n := take(false); n != 100 {
 		t.Fatalf("updates with no new interactions took %d slots, want all 100", n)
 	}
-	clk.advance(pacerWindow)
+	clk.advance(Window)
 	for i := 0; i < 7; i++ {
-		p.noteFresh(clk.now())
+		p.NoteFresh(clk.now())
 	}
 	if n := take(false); n != 93 {
 		t.Fatalf("updates with 7 new interactions in the window took %d slots, want 93", n)
@@ -283,14 +254,14 @@ func TestPacerHoldsBackForNewInteractions(t *testing.T) {
 	if n := take(true); n != 7 {
 		t.Fatalf("new interactions then took %d slots, want the 7 held back", n)
 	}
-	clk.advance(pacerWindow)
+	clk.advance(Window)
 	for i := 0; i < 500; i++ {
-		p.noteFresh(clk.now())
+		p.NoteFresh(clk.now())
 	}
 	if n := take(false); n != 80 {
 		t.Fatalf("updates with 500 new interactions took %d slots, want 80 (a fifth held back at most)", n)
 	}
-	clk.advance(pacerWindow + time.Second)
+	clk.advance(Window + time.Second)
 	if n := take(false); n != 100 {
 		t.Fatalf("a window after the new interactions, updates took %d slots, want 100", n)
 	}
@@ -302,8 +273,8 @@ func TestPacerHoldsBackForNewInteractions(t *testing.T) {
 // back; and the window's log still caps every rolling window.
 func TestPacerSpreads(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPacer(600, clk.now) // 10 a second, a burst of 60
-	p.setSpread(true)
+	p := New(600, clk.now) // 10 a second, a burst of 60
+	p.SetSpread(true)
 	n := 0
 	for acquire(p, clk) == 0 {
 		n++
@@ -311,7 +282,7 @@ func TestPacerSpreads(t *testing.T) {
 	if n != 60 {
 		t.Fatalf("burst of %d attempts at once, want 60 (a tenth of the limit)", n)
 	}
-	if w := p.tryAcquire(clk.now()); w != 100*time.Millisecond {
+	if w := p.TryAcquire(clk.now()); w != 100*time.Millisecond {
 		t.Fatalf("after the burst: wait %v, want 100ms (one attempt at 10 a second)", w)
 	}
 	// 10 s at the bucket's pace: 100 more, evenly.
@@ -320,16 +291,16 @@ func TestPacerSpreads(t *testing.T) {
 		if w := acquire(p, clk); w != 0 {
 			t.Fatalf("paced attempt %d refused: wait %v", i+1, w)
 		}
-		if w := p.tryAcquire(clk.now()); w == 0 {
+		if w := p.TryAcquire(clk.now()); w == 0 {
 			t.Fatalf("paced attempt %d: a second attempt in the same instant was allowed", i+1)
 		}
 	}
 	// An unsent reservation returns its token.
 	clk.advance(100 * time.Millisecond)
-	if w := p.tryAcquire(clk.now()); w != 0 {
+	if w := p.TryAcquire(clk.now()); w != 0 {
 		t.Fatalf("after 100ms: wait %v", w)
 	}
-	p.finish(false, clk.now())
+	p.Finish(false, clk.now())
 	if w := acquire(p, clk); w != 0 {
 		t.Fatalf("the token of an unsent attempt was not given back: wait %v", w)
 	}
@@ -350,24 +321,24 @@ func TestPacerSpreads(t *testing.T) {
 func TestPacerSpreadNeverExceedsWindow(t *testing.T) {
 	for _, limit := range []int{1, 7, 100, 6000} {
 		clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-		p := newPacer(limit, clk.now)
-		p.setSpread(true)
+		p := New(limit, clk.now)
+		p.SetSpread(true)
 		var granted []time.Time
-		end := clk.now().Add(5 * pacerWindow)
+		end := clk.now().Add(5 * Window)
 		for clk.now().Before(end) {
 			w := acquire(p, clk)
 			if w == 0 {
 				granted = append(granted, clk.now())
 				continue
 			}
-			if w == waitForFinish {
-				t.Fatalf("limit %d: waitForFinish with nothing on the wire", limit)
+			if w == WaitForFinish {
+				t.Fatalf("limit %d: WaitForFinish with nothing on the wire", limit)
 			}
 			clk.advance(w)
 		}
 		j := 0
 		for i := range granted {
-			for j < len(granted) && granted[j].Sub(granted[i]) < pacerWindow {
+			for j < len(granted) && granted[j].Sub(granted[i]) < Window {
 				j++
 			}
 			if n := j - i; n > limit {
@@ -376,10 +347,10 @@ func TestPacerSpreadNeverExceedsWindow(t *testing.T) {
 		}
 		// Always asking: at least the limit in each full minute from the start.
 		for m := 0; m < 4; m++ {
-			from := granted[0].Add(time.Duration(m) * pacerWindow)
+			from := granted[0].Add(time.Duration(m) * Window)
 			n := 0
 			for _, g := range granted {
-				if !g.Before(from) && g.Before(from.Add(pacerWindow)) {
+				if !g.Before(from) && g.Before(from.Add(Window)) {
 					n++
 				}
 			}
@@ -395,18 +366,18 @@ func TestPacerSpreadNeverExceedsWindow(t *testing.T) {
 // interactions they take everything.
 func TestPacerSpreadHoldsBackOneToken(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPacer(600, clk.now) // a bucket of 60, 10 a second
-	p.setSpread(true)
+	p := New(600, clk.now) // a bucket of 60, 10 a second
+	p.SetSpread(true)
 	take := func(fresh bool) int { return takeAll(p, clk, fresh) }
 	if n := take(false); n != 60 {
 		t.Fatalf("updates with no new interactions took %d tokens, want all 60", n)
 	}
 	clk.advance(10 * time.Second) // the bucket refills
-	p.noteFresh(clk.now())
+	p.NoteFresh(clk.now())
 	if n := take(false); n != 59 {
 		t.Fatalf("updates while new interactions arrive took %d tokens, want 59 (one held back)", n)
 	}
-	if w := p.tryAcquireFor(clk.now(), false); w != 100*time.Millisecond {
+	if w := p.TryAcquireFor(clk.now(), false); w != 100*time.Millisecond {
 		t.Fatalf("an update then waits %v, want 100ms (until the next token)", w)
 	}
 	if n := take(true); n != 1 {
@@ -414,15 +385,15 @@ func TestPacerSpreadHoldsBackOneToken(t *testing.T) {
 	}
 	// Paced: tokens come back one at a time; an update waits for two, a new call for one.
 	clk.advance(100 * time.Millisecond)
-	if w := p.tryAcquireFor(clk.now(), false); w == 0 {
+	if w := p.TryAcquireFor(clk.now(), false); w == 0 {
 		t.Fatal("an update took the only token while new interactions arrive")
 	}
-	if w := p.tryAcquireFor(clk.now(), true); w != 0 {
+	if w := p.TryAcquireFor(clk.now(), true); w != 0 {
 		t.Fatalf("a new interaction waits %v for the token held back", w)
 	}
-	p.finish(true, clk.now())
+	p.Finish(true, clk.now())
 	// A window later, with no new interactions since, nothing is held back.
-	clk.advance(pacerWindow + time.Second)
+	clk.advance(Window + time.Second)
 	if n := take(false); n != 60 {
 		t.Fatalf("a window after the last new interaction, updates took %d tokens, want 60", n)
 	}
@@ -448,10 +419,10 @@ func TestPacerSpreadWindowHoldBack(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("spread=%t/fresh=%d/ago=%s", tc.spread, tc.fresh, tc.ago), func(t *testing.T) {
 			clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-			p := newPacer(100, clk.now)
-			p.setSpread(tc.spread)
+			p := New(100, clk.now)
+			p.SetSpread(tc.spread)
 			for i := 0; i < tc.fresh; i++ {
-				p.noteFresh(clk.now())
+				p.NoteFresh(clk.now())
 			}
 			clk.advance(tc.ago)
 			p.mu.Lock()
@@ -466,10 +437,10 @@ func TestPacerSpreadWindowHoldBack(t *testing.T) {
 
 // takeAll acquires and finishes attempts at clk's time until the pacer refuses one, and
 // returns how many it allowed.
-func takeAll(p *pacer, clk *fakeClock, fresh bool) int {
+func takeAll(p *Pacer, clk *fakeClock, fresh bool) int {
 	n := 0
-	for p.tryAcquireFor(clk.now(), fresh) == 0 {
-		p.finish(true, clk.now())
+	for p.TryAcquireFor(clk.now(), fresh) == 0 {
+		p.Finish(true, clk.now())
 		n++
 	}
 	return n

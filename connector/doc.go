@@ -1,0 +1,73 @@
+// Package connector is the consumer half and the writer half of augment-connector: it reads
+// the pipelines' topics in a consumer group, decodes and transforms each record on a worker
+// per partition (keeping partition order), coalesces the variables per tenant and identifier,
+// writes them to the Data Augmentation API within each tenant's budget, and commits an offset
+// only once every record below it is done. docs/DESIGN.md gives the reasons and the
+// invariants ("The path of a record", "Invariants", "Failure classes", "Goroutines, contexts
+// and locks", "The API contract"); this comment says where each step lives.
+//
+// # The path of a record
+//
+//  1. Poll (Connector.pollLoop, connector.go). kgo polls with BlockRebalanceOnPoll, no more
+//     records than flow.pollRoom allows; dispatch registers each record with its partition's
+//     tracker (partition.add, tracker.go) in offset order, counts it in flow (flow.admit) and
+//     queues it for the partition's worker (recQueue). Transaction markers are done at once.
+//     Fetching pauses when flow says so (pauseAll, pauseTenants) and resumes at low water.
+//  2. Decode and transform (Connector.work, process, apply). One worker per partition, in
+//     order: decode (schemas.Retrying: a registry outage is retried, never dead-lettered),
+//     wait for the lookup tables to pass the record (tables.go), apply the pipeline. A record
+//     filtered or skipped is done (recordDone); one that cannot succeed is dead-lettered
+//     (deadLetters.write, deadletter.go) and then done; the rest makes one contribution per
+//     identifier, charged to flow and queued in its tenant's coalescer (tenant.add).
+//  3. Coalesce (coalescer.go). Per identifier an ordered list of contributions; a new one
+//     supersedes the earlier ones it covers on arrival; identifiers wait in urgency order
+//     (brand-new interactions first, then the oldest) after an optional linger.
+//  4. Dispatch (tenant.run, tenant.go). When an identifier is ready, a concurrency slot is free
+//     and the tenant is not blocked, the dispatcher reserves the budget (budget.go, a
+//     pacer.Pacer) and only then takes the request (coalescer.take folds the identifier's
+//     contributions: last value per name wins, at most 50 variables), so whatever arrived
+//     while it waited is in it. Each request is sent on a goroutine of its own.
+//  5. Send (sender.go). attempt (budget, HTTP POST, classified in client.go), observe (what
+//     the answer tells the tenant), decide (done / retry after d / block the tenant /
+//     dead-letter with a class), in a loop until done, dead-lettered or abandoned.
+//  6. Done (tenant.finish, coalescer.finish, Connector.contributionDone). A request carried
+//     completes its contributions; a record is done when all its identifiers' contributions
+//     are (or it was dead-lettered); partition.markDone advances the watermark past the done
+//     prefix and flow.done releases what the record held.
+//  7. Commit (committer.go). The watermarks are committed every CommitInterval, for the
+//     partitions being revoked (under the same lock that marks them revoked, so no commit
+//     decided before a revoke lands after it) and at shutdown. A lost partition commits
+//     nothing.
+//
+// # Goroutines
+//
+// Every goroutine has an owner that stops it and waits for it; they stop in this order at a
+// graceful shutdown (Run's ctx cancelled): the poll loop returns; the drain lets pending work
+// finish for up to ShutdownTimeout; then dispatchers and committer, senders and workers are
+// cancelled and awaited; the last commit is made; the client is closed (its revoke callback
+// stops what is left of the workers); the tables stop.
+//
+//	goroutine                     owner, started by                 context                          stops when
+//	poll loop                     Run (the caller's goroutine)      Run's ctx                        ctx ends, a fatal error, the client closes
+//	fatal watcher                 pollLoop                          pollCtx (Run's ctx)              pollLoop returns (cancels pollCtx)
+//	lookup tables (Tables.Run)    Run, via startTables              WithoutCancel(ctx) + cancel      Run returns (stopTables, after the drain)
+//	partition worker (work)       assigned, one per partition       workCtx + per-partition cancel   its partition is released (awaited there), or workCtx ends
+//	tenant dispatcher (run)       Run, one per tenant               dispatchCtx (from workCtx)       stopAll cancels dispatchCtx; waits for its senders
+//	request sender (send)         the tenant's dispatcher           sendCtx + per-request cancel     the request ends; revoke cancels it after RevokeGrace; stopAll cancels sendCtx
+//	committer (committer.run)     Run                               dispatchCtx                      stopAll cancels dispatchCtx
+//	kgo's own goroutines          kgo.NewClient in Run              the client                       client.Close, at the end of Run
+//	re-read client (reread)       a worker, replaying only          the worker's ctx + timeout       the record is read or the timeout passes (closed on return)
+//
+// # Locks
+//
+// No lock is held across a network call, with one deliberate exception: a commit holds the
+// committer's mutex, which is what orders commits with revocation. Locks are taken in this
+// order and never the other way:
+//
+//	committer.mu → Connector.partsMu → partition.mu, or recQueue.mu
+//	tenant.mu → coalescer.mu → the budget's (pacer.Pacer's) mu
+//	apiClient.mu and deadLetters take no other lock.
+//
+// A struct's comments say which lock guards each field; counters read by other goroutines
+// (flow, stats, health) are atomics.
+package connector

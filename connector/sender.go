@@ -1,0 +1,226 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+)
+
+// The sender of a request is three steps, as Prometheus's remote-write
+// sendWriteRequestWithBackoff separates them: one attempt (attempt), what the answer tells the
+// tenant (observe), and what to do next (decide, a pure function of the answer and the
+// request's history), in a short loop (send).
+
+// actionKind is what a request's sender does after an attempt.
+type actionKind int
+
+const (
+	actDone       actionKind = iota // the request is carried: its records are done
+	actRetry                        // wait, then make another attempt
+	actBlock                        // block the tenant; the request's contributions go back to pending
+	actDeadLetter                   // dead-letter the records the request carried
+)
+
+func (k actionKind) String() string {
+	switch k {
+	case actDone:
+		return "done"
+	case actRetry:
+		return "retry"
+	case actBlock:
+		return "block"
+	default:
+		return "dead-letter"
+	}
+}
+
+// action is decide's answer.
+type action struct {
+	kind  actionKind
+	wait  time.Duration   // actRetry: how long to wait first (0: at once, the budget permitting)
+	class deadLetterClass // actDeadLetter
+	msg   string          // actDeadLetter: the dead letter's message
+}
+
+// decideInput is what decide needs to know about an attempt and the request's history.
+type decideInput struct {
+	res attemptResult
+	now time.Time
+	// 404s: when this request's first one came, whether the identifier's not-found window
+	// expired before (it is gone), and the window.
+	first404       time.Time
+	gone           bool
+	notFoundWindow time.Duration
+	// Refusals (401, 403, 3xx): how many this identifier had since it was last written,
+	// this one included, and whether another identifier was written since the first.
+	refused       int
+	othersWritten bool
+	probeInterval time.Duration
+	// next draws the request's next backoff (backoff.Stop once its elapsed limit passed).
+	// decide calls it at most once, and only for an outcome that backs off.
+	next func() time.Duration
+}
+
+// retryMaxInterval caps the backoff between attempts of one request.
+const retryMaxInterval = 30 * time.Second
+
+// decide says what follows an attempt (docs/DESIGN.md, "Failure classes"). It is pure but for
+// drawing the next backoff from in.next.
+func decide(in decideInput) action {
+	res := in.res
+	switch res.outcome {
+	case outcomeDone:
+		return action{kind: actDone}
+	case outcomePermanent:
+		return action{kind: actDeadLetter, class: classAPIRejected, msg: res.message}
+	case outcomeBlocked:
+		if res.status == http.StatusForbidden && in.othersWritten {
+			// Others are written since this identifier's first refusal: the token is fine and
+			// the 403 is this interaction's. Retry it on its own, and after a few probes
+			// dead-letter it instead of blocking the tenant for good.
+			if in.refused >= forbiddenProbes {
+				return action{kind: actDeadLetter, class: classForbidden,
+					msg: fmt.Sprintf("%s (refused %d times while other interactions were written)", res.message, in.refused)}
+			}
+			return action{kind: actRetry, wait: in.probeInterval}
+		}
+		return action{kind: actBlock}
+	case outcomeNotFound:
+		if in.gone || in.now.Sub(in.first404) >= in.notFoundWindow {
+			return action{kind: actDeadLetter, class: classNotFound,
+				msg: res.message + " (retried for " + in.now.Sub(in.first404).Round(time.Second).String() + ")"}
+		}
+		return action{kind: actRetry, wait: nextOr(in.next, notFoundMaxWait)}
+	case outcomeThrottled:
+		if res.retryAfter > 0 {
+			return action{kind: actRetry} // the budget holds every attempt until Retry-After passed
+		}
+		return action{kind: actRetry, wait: nextOr(in.next, retryMaxInterval)}
+	default: // outcomeTransient
+		wait := in.next()
+		if wait == backoff.Stop {
+			return action{kind: actDeadLetter, class: classRetriesExhausted, msg: res.message}
+		}
+		return action{kind: actRetry, wait: max(wait, res.retryAfter)}
+	}
+}
+
+// nextOr returns the next backoff, or fallback once the backoff has stopped (its elapsed
+// limit only ends retries of transient errors) or when it is longer.
+func nextOr(next func() time.Duration, fallback time.Duration) time.Duration {
+	d := next()
+	if d == backoff.Stop || d > fallback {
+		return fallback
+	}
+	return d
+}
+
+// send makes attempts until the request is done, dead-lettered or abandoned.
+func (t *tenant) send(ctx context.Context, req *request) {
+	defer close(req.done)
+	if req.probe {
+		t.reloadToken()
+	}
+	bo := t.newBackoff()
+	var first404 time.Time
+	for n := 0; ; n++ {
+		if n > 0 && req.stopRetry.Load() {
+			t.finish(req, false)
+			return
+		}
+		res, ok := t.attempt(ctx, req, n)
+		if !ok {
+			t.finish(req, false) // abandoned: shutdown or revoke
+			return
+		}
+		in := t.observe(req, res, &first404)
+		in.next = bo.NextBackOff
+		act := decide(in)
+		switch act.kind {
+		case actDone:
+			t.finish(req, true)
+			return
+		case actDeadLetter:
+			if act.class == classNotFound {
+				t.markGone(req.id.id, in.now)
+			}
+			t.deadLetter(ctx, req, act.class, act.msg)
+			return
+		case actBlock:
+			t.setBlocked(res)
+			t.finish(req, false) // back to pending; the tenant probes from there
+			return
+		}
+		if res.outcome != outcomeBlocked && n%10 == 0 {
+			t.log.Warn("write failed, retrying", zap.String("identifier", req.id.id),
+				zap.Stringer("class", res.outcome), zap.Int("status", res.status),
+				zap.String("error", res.message), zap.Int("attempt", n+1), zap.Duration("backoff", act.wait))
+		}
+		if act.wait > 0 && !sleepCtx(ctx, act.wait) {
+			t.finish(req, false)
+			return
+		}
+	}
+}
+
+// attempt makes attempt n of req: it reserves the budget (the first attempt's was reserved by
+// the dispatcher), posts and finishes the reservation. ok is false when ctx ended first.
+func (t *tenant) attempt(ctx context.Context, req *request, n int) (_ attemptResult, ok bool) {
+	if n > 0 {
+		waitStart := t.now()
+		fresh := req.fresh
+		if err := t.budget.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
+			return attemptResult{}, false
+		}
+		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+	}
+	sent := t.now()
+	res := t.client.post(ctx, req.id.id, req.body)
+	// The attempt left the window's reservation for its log: it counts from now on, a time
+	// never earlier than the API's arrival time (see pacer.Pacer).
+	answered := t.now()
+	t.budget.Finish(true, answered)
+	t.metrics.recordAttempt(t.name, res.status, answered.Sub(sent))
+	if ctx.Err() != nil {
+		return res, false
+	}
+	if res.retryAfterCapped {
+		t.log.Warn("the API asked to retry after more than the cap; waiting the cap instead",
+			zap.Int("status", res.status), zap.Duration("cap", maxRetryAfter))
+	}
+	return res, true
+}
+
+// observe applies what an answer tells the tenant (its token is accepted, the budget is
+// throttled, the identifier was refused) and returns decide's input.
+func (t *tenant) observe(req *request, res attemptResult, first404 *time.Time) decideInput {
+	in := decideInput{res: res, notFoundWindow: t.opts.NotFoundWindow, probeInterval: t.probeInterval}
+	switch res.outcome {
+	case outcomeDone:
+		if res.unconfirmed {
+			t.metrics.recordUnconfirmed(t.name)
+		}
+		t.accepted(true)
+	case outcomePermanent:
+		t.accepted(false)
+	case outcomeBlocked:
+		in.refused, in.othersWritten = t.noteRefused(req.id)
+	case outcomeNotFound:
+		t.accepted(false) // the API authenticated us to say so
+	case outcomeThrottled:
+		t.budget.Throttled(res.retryAfter)
+	}
+	in.now = t.now()
+	if res.outcome == outcomeNotFound {
+		if first404.IsZero() {
+			*first404 = in.now
+		}
+		in.first404 = *first404
+		in.gone = t.isGone(req.id.id, in.now)
+	}
+	return in
+}

@@ -1,0 +1,137 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/augment-connector/augment-connector/transform"
+)
+
+type nopDecoder struct{}
+
+func (nopDecoder) Decode(context.Context, []byte) (any, error) { return nil, nil }
+
+type nopTransform struct{}
+
+func (nopTransform) Apply(*transform.Record) (transform.Result, error) {
+	return transform.Result{Outcome: transform.Filtered}, nil
+}
+
+// newBareConnector is a connector with one pipeline reading topic for tenant "a", ready for
+// its rebalance callbacks to be called directly (no Kafka client).
+func newBareConnector(t *testing.T, opts Options, topic string) *Connector {
+	t.Helper()
+	opts.Pipelines = []Pipeline{{Name: "p", Topics: []string{topic}, Tenant: "a", Decoder: nopDecoder{}, Transform: nopTransform{}}}
+	opts.Tenants = map[string]TenantOptions{"a": {BaseURL: "http://127.0.0.1:1", RequestsPerMinute: 100}}
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c.workCtx = ctx
+	return c
+}
+
+// TestRebalanceHoldsNoLockDuringMetadata checks that the metadata request of the budget shares
+// is made with neither partsMu nor the committer's mu held, on assign and on revoke: a slow answer used
+// to stall the commit loop, the metrics scrape and dispatch for up to its 5 s timeout.
+func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
+	c := newBareConnector(t, Options{}, "t")
+	entered := make(chan struct{})
+	unblock := make(chan struct{})
+	c.partitionCounts = func(ctx context.Context, _ *kgo.Client, topics []string) (map[string]int, error) {
+		entered <- struct{}{}
+		<-unblock
+		return map[string]int{"t": 4}, nil
+	}
+	locksFree := func(when string) {
+		t.Helper()
+		if !c.partsMu.TryLock() {
+			t.Errorf("%s: partsMu is held during the metadata request", when)
+		} else {
+			c.partsMu.Unlock()
+		}
+		if !c.commits.mu.TryLock() {
+			t.Errorf("%s: the committer's mu is held during the metadata request", when)
+		} else {
+			c.commits.mu.Unlock()
+		}
+	}
+	ctx := context.Background()
+
+	done := make(chan struct{})
+	go func() { defer close(done); c.assigned(ctx, nil, map[string][]int32{"t": {0}}) }()
+	<-entered
+	locksFree("assign")
+	unblock <- struct{}{}
+	<-done
+	if got, want := c.tenants["a"].budget.Limit(), 25; got != want {
+		t.Errorf("after assigning 1 of 4 partitions: limit %d, want %d", got, want)
+	}
+
+	done = make(chan struct{})
+	go func() { defer close(done); c.revoked(ctx, nil, map[string][]int32{"t": {0}}) }()
+	<-entered
+	locksFree("revoke")
+	unblock <- struct{}{}
+	<-done
+	if got, want := c.tenants["a"].budget.Limit(), 1; got != want {
+		t.Errorf("after revoking every partition: limit %d, want %d (the floor)", got, want)
+	}
+}
+
+// TestRevokeLogsCommitError checks that a commit failing on revoke is logged and counted, not
+// dropped: the next owner redelivers the records, which is allowed but must not be silent.
+func TestRevokeLogsCommitError(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	reg := prometheus.NewRegistry()
+	c := newBareConnector(t, Options{Logger: zap.New(core), Metrics: NewMetrics(reg)}, "t")
+	c.partitionCounts = func(context.Context, *kgo.Client, []string) (map[string]int, error) {
+		return nil, errors.New("no metadata in this test")
+	}
+	// A client outside any group: its commits fail at once.
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	c.assigned(ctx, cl, map[string][]int32{"t": {0}})
+	c.partsMu.Lock()
+	p := c.parts["t"][0].p
+	c.partsMu.Unlock()
+	r := &rec{kr: &kgo.Record{Topic: "t", Partition: 0, Offset: 7}, part: p}
+	p.add(r)
+	p.markDone(r)
+
+	c.revoked(ctx, cl, map[string][]int32{"t": {0}})
+
+	found := false
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, "committing the revoked partitions failed") {
+			found = true
+			if _, ok := e.ContextMap()["error"]; !ok {
+				t.Errorf("log line %q carries no error", e.Message)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no log line for the failed commit on revoke; got %v", logs.All())
+	}
+	var m dto.Metric
+	if err := c.metrics.commits.WithLabelValues("error").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetCounter().GetValue(); got != 1 {
+		t.Errorf("commits_total{result=error} = %v, want 1", got)
+	}
+}
