@@ -48,8 +48,11 @@ type Pipeline struct {
 	Tenant    string
 	Decoder   Decoder
 	Transform Transformer
-	// OnLookupMiss is what a record whose lookup found no row does: LookupMissSkip (the
-	// default), LookupMissRetry (for LookupRetryWindow, default 30s) or LookupMissDeadLetter.
+	// OnLookupMiss is what a record whose lookup found no row does, as the compiled pipeline
+	// says ((*transform.Pipeline).OnLookupMiss): transform.LookupMissSkip (the default; the
+	// record is skipped), transform.LookupMissRetry (evaluated again until the row arrives or
+	// LookupRetryWindow, default 30s, passes; its partition waits behind it) or
+	// transform.LookupMissDeadLetter.
 	OnLookupMiss      string
 	LookupRetryWindow time.Duration
 	// Private says a variable of the pipeline may be private (privacy: true or an

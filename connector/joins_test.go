@@ -186,7 +186,7 @@ func TestIntegrationJoinBothWays(t *testing.T) {
 	j.k.produce(rows)
 
 	set := j.tables(t)
-	r := startConnector(t, j.options(t, set, connector.LookupMissSkip, 0))
+	r := startConnector(t, j.options(t, set, transform.LookupMissSkip, 0))
 	// Not ready until the tables are loaded; then the customer rows are all there.
 	waitReady(t, r)
 	if n, _ := set.Len("customers"); n != 200 {
@@ -254,10 +254,10 @@ func TestIntegrationJoinLateRow(t *testing.T) {
 		wantWrite bool
 		wantDLQ   bool
 	}{
-		{policy: connector.LookupMissRetry, window: 20 * time.Second, lateRow: true, wantWrite: true},
-		{policy: connector.LookupMissRetry, window: 300 * time.Millisecond, wantDLQ: true},
-		{policy: connector.LookupMissSkip},
-		{policy: connector.LookupMissDeadLetter, wantDLQ: true},
+		{policy: transform.LookupMissRetry, window: 20 * time.Second, lateRow: true, wantWrite: true},
+		{policy: transform.LookupMissRetry, window: 300 * time.Millisecond, wantDLQ: true},
+		{policy: transform.LookupMissSkip},
+		{policy: transform.LookupMissDeadLetter, wantDLQ: true},
 	} {
 		t.Run(fmt.Sprintf("%s-%s", tc.policy, tc.window), func(t *testing.T) {
 			j := newJoinEnv(t, sim.Config{AutoCreate: true})
@@ -349,7 +349,7 @@ func TestIntegrationJoinFanOutOneTargetFails(t *testing.T) {
 	j.k.produce([]*kgo.Record{j.started(t, "call-a", 7), j.started(t, "call-b", 7), j.started(t, "call-c", 7)})
 	set := j.tables(t)
 	// Only the crm pipeline: the call-start writes would 404 on call-c too and muddle the count.
-	opts := j.options(t, set, connector.LookupMissSkip, 0)
+	opts := j.options(t, set, transform.LookupMissSkip, 0)
 	opts.Pipelines = opts.Pipelines[1:]
 	to := opts.Tenants[simTenant]
 	to.NotFoundWindow = time.Minute
@@ -383,7 +383,7 @@ func TestIntegrationJoinFanOutOneTargetFails(t *testing.T) {
 func TestIntegrationJoinRestartRebuildsTables(t *testing.T) {
 	j := newJoinEnv(t, sim.Config{AutoCreate: true})
 	j.k.produce([]*kgo.Record{j.customer(t, 1, "gold", 1), j.customer(t, 2, "silver", 2)})
-	r := startConnector(t, j.options(t, j.tables(t), connector.LookupMissSkip, 0))
+	r := startConnector(t, j.options(t, j.tables(t), transform.LookupMissSkip, 0))
 	waitReady(t, r)
 	// The rows' own pipeline is done with them (no call was active), so call-1 gets gold once.
 	j.k.waitCommitted(j.group, j.custTopic, 20*time.Second, r)
@@ -394,7 +394,7 @@ func TestIntegrationJoinRestartRebuildsTables(t *testing.T) {
 	}
 
 	set := j.tables(t) // empty until the new connector loads it
-	r2 := startConnector(t, j.options(t, set, connector.LookupMissSkip, 0))
+	r2 := startConnector(t, j.options(t, set, transform.LookupMissSkip, 0))
 	waitReady(t, r2)
 	if calls := set.LookupAll("activeInteractions", "1"); len(calls) != 1 {
 		t.Fatalf("rebuilt activeInteractions of customer 1: %v, want call-1", calls)
@@ -422,7 +422,7 @@ func TestIntegrationJoinFanOutTargetGone(t *testing.T) {
 	}
 	j.k.produce([]*kgo.Record{j.started(t, "call-a", 7), j.started(t, "call-b", 7), j.started(t, "call-gone", 7)})
 	dlq := kafkatest.UniqueName(t, "dlq")
-	opts := j.options(t, j.tables(t), connector.LookupMissSkip, 0)
+	opts := j.options(t, j.tables(t), transform.LookupMissSkip, 0)
 	opts.Pipelines = opts.Pipelines[1:] // only the crm pipeline
 	opts.DeadLetterTopic = dlq
 	to := opts.Tenants[simTenant]
@@ -453,7 +453,7 @@ func TestIntegrationJoinNotReadyUntilTablesLoad(t *testing.T) {
 	j := newJoinEnv(t, sim.Config{AutoCreate: true})
 	j.call = kafkatest.UniqueName(t, "calls-later") // not created yet
 	set := j.tables(t)
-	r := startConnector(t, j.options(t, set, connector.LookupMissSkip, 0))
+	r := startConnector(t, j.options(t, set, transform.LookupMissSkip, 0))
 	waitFor(t, 20*time.Second, "a reason naming the tables", func() bool {
 		_, ready, why := r.c.Health()
 		return !ready && slices.ContainsFunc(why, func(s string) bool { return strings.HasPrefix(s, "lookup tables") })

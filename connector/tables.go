@@ -27,25 +27,13 @@ type Tables interface {
 	Release()
 }
 
-// What a pipeline does with a record whose lookup(table, key) found no row
-// (transform.Result.LookupMiss).
-const (
-	// LookupMissSkip skips the record (counted as skipped, reason "lookup miss"). The default.
-	LookupMissSkip = "skip"
-	// LookupMissRetry evaluates the record again until the row arrives or LookupRetryWindow
-	// passes, then dead-letters it. The partition waits behind it, so its order is kept.
-	LookupMissRetry = "retry"
-	// LookupMissDeadLetter dead-letters the record at once.
-	LookupMissDeadLetter = "deadLetter"
-)
-
-// ReasonLookupMiss is the skipped reason of a record whose lookup missed under LookupMissSkip.
+// ReasonLookupMiss is the skipped reason of a record whose lookup missed under transform.LookupMissSkip.
 const ReasonLookupMiss = "lookup miss"
 
-// DefaultLookupRetryWindow is how long LookupMissRetry waits for a late row by default.
+// DefaultLookupRetryWindow is how long transform.LookupMissRetry waits for a late row by default.
 const DefaultLookupRetryWindow = 30 * time.Second
 
-// Waits between evaluations of a record whose lookup missed, under LookupMissRetry: short at
+// Waits between evaluations of a record whose lookup missed, under transform.LookupMissRetry: short at
 // first (a row late by a few milliseconds is the common case), then at most a second apart.
 const (
 	lookupRetryFirst = 20 * time.Millisecond
@@ -105,7 +93,7 @@ func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *tra
 		}
 		c.releaseTables()
 		switch pl.OnLookupMiss {
-		case LookupMissRetry:
+		case transform.LookupMissRetry:
 			window := pl.LookupRetryWindow
 			if window <= 0 {
 				window = DefaultLookupRetryWindow
@@ -123,7 +111,7 @@ func (c *Connector) apply(ctx context.Context, pl *Pipeline, ap applier, tr *tra
 			}
 			c.deadLetterRecord(ctx, r, pl.Name, classLookupMiss,
 				fmt.Sprintf("lookup(%q) found no row within the lookupRetryWindow of %s", res.LookupMiss, window))
-		case LookupMissDeadLetter:
+		case transform.LookupMissDeadLetter:
 			c.deadLetterRecord(ctx, r, pl.Name, classLookupMiss, fmt.Sprintf("lookup(%q) found no row", res.LookupMiss))
 		default:
 			c.stats.skipped.Add(1)
@@ -146,10 +134,12 @@ func (c *Connector) releaseTables() {
 	}
 }
 
+// checkLookupMiss refuses a policy transform does not define (transform.Compile is the
+// authority on it; this guards callers that build a Pipeline by hand).
 func checkLookupMiss(pl *Pipeline) error {
 	switch pl.OnLookupMiss {
-	case "", LookupMissSkip, LookupMissRetry, LookupMissDeadLetter:
+	case "", transform.LookupMissSkip, transform.LookupMissRetry, transform.LookupMissDeadLetter:
 		return nil
 	}
-	return fmt.Errorf("pipeline %q: onLookupMiss must be %s, %s or %s, got %q", pl.Name, LookupMissSkip, LookupMissRetry, LookupMissDeadLetter, pl.OnLookupMiss)
+	return fmt.Errorf("pipeline %q: onLookupMiss must be %s, %s or %s, got %q", pl.Name, transform.LookupMissSkip, transform.LookupMissRetry, transform.LookupMissDeadLetter, pl.OnLookupMiss)
 }

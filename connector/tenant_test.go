@@ -74,6 +74,26 @@ func (a *testAPI) waitOnWire(t *testing.T, id string) {
 	waitFor(t, "first request on the wire", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.inflight[id] == 1 })
 }
 
+// decodeTestRequest reads a body of either form api.AppendRequest writes, {"variables":[...]}
+// or {"data":[{"variables":[...]}]}. The fake needs only the variables; the simulator's
+// lenient decoder, which answers like the vendor's API, lives in internal/sim.
+func decodeTestRequest(body []byte) ([]api.Variable, error) {
+	var req struct {
+		Variables []api.Variable `json:"variables"`
+		Data      []api.Request  `json:"data"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("decoding request body: %w", err)
+	}
+	vars := req.Variables
+	if vars == nil {
+		for _, d := range req.Data {
+			vars = append(vars, d.Variables...)
+		}
+	}
+	return vars, nil
+}
+
 func newTestAPI(t *testing.T) (*testAPI, *httptest.Server) {
 	a := &testAPI{inflight: map[string]int{}, header: http.Header{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
@@ -84,7 +104,7 @@ func newTestAPI(t *testing.T) (*testAPI, *httptest.Server) {
 func (a *testAPI) serve(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.EscapedPath(), api.PathPrefix)
 	body, _ := io.ReadAll(r.Body)
-	vars, err := api.DecodeRequest(body)
+	vars, err := decodeTestRequest(body)
 	if err != nil {
 		http.Error(w, err.Error(), 400)
 		return

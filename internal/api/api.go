@@ -8,7 +8,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -200,30 +199,6 @@ func Validate(vars []Variable) error {
 		}
 	}
 	return nil
-}
-
-// DecodeRequest reads a body of either form AppendRequest writes, {"variables":[...]} or
-// {"data":[{"variables":[...]}]}, through encoding/json. It is not the API's decoder: the
-// simulator's lenient one, which answers for the vendor's API, lives in internal/sim. It is
-// kept only because the connector's test fake (connector/tenant_test.go) calls it, and that
-// package is changed elsewhere.
-//
-// Deprecated: decode the fake's bodies in the test itself; this goes once nothing calls it.
-func DecodeRequest(body []byte) ([]Variable, error) {
-	var req struct {
-		Variables []Variable `json:"variables"`
-		Data      []Request  `json:"data"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, fmt.Errorf("decoding request body: %w", err)
-	}
-	vars := req.Variables
-	if vars == nil {
-		for _, d := range req.Data {
-			vars = append(vars, d.Variables...)
-		}
-	}
-	return vars, nil
 }
 
 // AppendRequest appends the contract's JSON body {"variables":[...]} for vars to dst. With
