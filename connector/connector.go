@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,16 +28,6 @@ type Decoder interface {
 // *transform.Pipeline does, each partition worker applies records with a runner of its own.
 type Transformer interface {
 	Apply(rec *transform.Record) (transform.Result, error)
-}
-
-// applier is one worker's way to apply a pipeline: a *transform.Runner or the Transformer.
-type applier interface {
-	Apply(rec *transform.Record) (transform.Result, error)
-}
-
-// runnerMaker is implemented by *transform.Pipeline.
-type runnerMaker interface {
-	NewRunner() *transform.Runner
 }
 
 // Pipeline is one configured pipeline, compiled.
@@ -160,9 +149,10 @@ type Connector struct {
 	stopping     atomic.Bool
 	lastLoop     atomic.Int64 // unix nanos of the poll loop's last turn
 
-	stats struct {
-		consumed, filtered, skipped, deadLettered, done, committed atomic.Int64
-	}
+	stats counters
+
+	workers *workerEnv // what every partition worker shares
+	source  *sourceReader
 
 	fatalOnce sync.Once
 	fatalErr  error         // written once under fatalOnce, read after fatal is closed
@@ -299,6 +289,20 @@ func New(opts Options) (*Connector, error) {
 		t.metrics = opts.Metrics
 		c.tenants[name] = t
 	}
+	c.source = &sourceReader{kafkaOpts: opts.KafkaOpts, timeout: opts.SourceReadTimeout, log: c.log}
+	c.workers = &workerEnv{
+		byTopic: c.byTopic,
+		replay:  c.replay,
+		tables:  opts.Tables,
+		tenants: c.tenants,
+		flow:    c.flow,
+		dead:    c.dead,
+		source:  c.source,
+		stats:   &c.stats,
+		metrics: c.metrics,
+		log:     c.log,
+		now:     opts.Now,
+	}
 	return c, nil
 }
 
@@ -380,6 +384,7 @@ func (c *Connector) Run(ctx context.Context) error {
 	}
 	c.client = client
 	c.dead.client = client
+	c.source.client = client
 	c.groupClient.Store(client)
 	closed := false
 	defer func() {
@@ -719,9 +724,10 @@ func (c *Connector) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 			wctx, cancel := context.WithCancel(c.workCtx)
 			w := &partWorker{p: newPartition(topic, id), cancel: cancel, done: make(chan struct{})}
 			c.parts[topic][id] = w
+			wk := newWorker(c.workers, w.p)
 			go func() {
 				defer close(w.done)
-				c.work(wctx, w.p)
+				wk.run(wctx)
 			}()
 		}
 	}
@@ -860,141 +866,13 @@ func (c *Connector) consumedLabel(topic string) string {
 	return c.byTopic[topic].Name
 }
 
-// work decodes and transforms a partition's records in order, each with a runner of its
-// pipeline that belongs to this worker.
-func (c *Connector) work(ctx context.Context, p *partition) {
-	appliers := make(map[*Pipeline]applier, 1)
-	for {
-		rs, closed := p.queue.take()
-		for _, r := range rs {
-			if ctx.Err() != nil {
-				return
-			}
-			src, _, _ := c.source(r)
-			pl := c.byTopic[src]
-			if pl == nil {
-				c.deadLetterRecord(ctx, r, "", classReplay, fmt.Sprintf("no pipeline reads the source topic %q", src))
-				continue
-			}
-			if c.replay && r.kr.Value == nil && !c.tombstone(r) {
-				// The dead letter carries no value (a private pipeline's, or includeValue:
-				// false): read it again from its source. Today's behaviour, processing it as a
-				// tombstone, would skip it and commit: the record would be lost silently.
-				if err := c.reread(ctx, r); err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					c.deadLetterRecord(ctx, r, pl.Name, classReplay, err.Error())
-					continue
-				}
-			}
-			ap := appliers[pl]
-			if ap == nil {
-				ap = pl.Transform
-				if rm, ok := pl.Transform.(runnerMaker); ok {
-					ap = rm.NewRunner()
-				}
-				appliers[pl] = ap
-			}
-			c.process(ctx, pl, ap, r)
-		}
-		if closed {
-			return
-		}
-		if len(rs) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-p.queue.signal:
-			}
-		}
-	}
-}
-
-func (c *Connector) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) {
-	var value any
-	if len(r.kr.Value) > 0 {
-		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, func(err error, wait time.Duration) {
-			c.log.Warn("decoding failed for a reason a retry can fix; retrying", zap.String("pipeline", pl.Name),
-				zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
-				zap.Error(err), zap.Duration("backoff", wait))
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return // abandoned: shutdown or revoke
-			}
-			c.deadLetterRecord(ctx, r, pl.Name, classDecode, err.Error())
-			return
-		}
-		value = v
-	}
-	topic, partition, offset := c.source(r)
-	tr := transform.Record{
-		Topic:     topic,
-		Partition: partition,
-		Offset:    offset,
-		Timestamp: r.kr.Timestamp,
-		Key:       string(r.kr.Key),
-		Value:     value,
-	}
-	if len(r.kr.Headers) > 0 {
-		tr.Headers = make(map[string]string, len(r.kr.Headers))
-		for _, h := range r.kr.Headers {
-			if !strings.HasPrefix(h.Key, headerPrefix) {
-				tr.Headers[h.Key] = string(h.Value)
-			}
-		}
-	}
-	res, err, ok := c.apply(ctx, pl, ap, &tr, r)
-	if !ok {
-		return
-	}
-	if err != nil {
-		c.releaseTables()
-		c.deadLetterRecord(ctx, r, pl.Name, classTransform, err.Error())
-		return
-	}
-	defer c.releaseTables() // once the writes are queued: see apply
-	switch res.Outcome {
-	case transform.Write:
-		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
-			c.stats.skipped.Add(1)
-			c.metrics.recordSkipped(pl.Name, transform.ReasonNoVariables)
-			c.recordDone(r)
-			return
-		}
-		t := c.tenants[pl.Tenant]
-		r.outstanding.Store(int32(len(res.Identifiers)))
-		c.flow.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
-		now := c.opts.Now()
-		for _, id := range res.Identifiers {
-			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now})
-		}
-	case transform.Filtered:
-		c.stats.filtered.Add(1)
-		c.metrics.recordFiltered(pl.Name)
-		c.recordDone(r)
-	default:
-		c.stats.skipped.Add(1)
-		c.metrics.recordSkipped(pl.Name, res.Reason)
-		c.recordDone(r)
-	}
-}
-
 // uncharge implements recordSink.
 func (c *Connector) uncharge(r *rec, n int64) { c.flow.charge(r, -n) }
 
 // contributionDone implements recordSink.
 func (c *Connector) contributionDone(r *rec) {
 	if r.outstanding.Add(-1) == 0 {
-		c.recordDone(r)
-	}
-}
-
-func (c *Connector) recordDone(r *rec) {
-	if r.part.markDone(r) {
-		c.flow.done(r)
-		c.stats.done.Add(1)
+		recordDone(r, c.flow, &c.stats)
 	}
 }
 

@@ -167,26 +167,10 @@ func (d *deadLetters) write(ctx context.Context, r *rec, pipeline string, class 
 	return nil
 }
 
-// deadLetterRecord dead-letters a record that never reached a tenant and marks it done.
-func (c *Connector) deadLetterRecord(ctx context.Context, r *rec, pipeline string, class deadLetterClass, msg string) {
-	if err := c.dead.write(ctx, r, pipeline, class, msg); err != nil {
-		return
-	}
-	c.recordDone(r)
-}
-
 // deadLetter implements recordSink for the tenants' senders: see deadLetters.write.
 func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline string, class deadLetterClass, msg string) error {
 	return c.dead.write(ctx, r, pipeline, class, msg)
 }
-
-// source returns where a record comes from as pipelines see it (see recordSource).
-func (c *Connector) source(r *rec) (topic string, partition int32, offset int64) {
-	return recordSource(r.kr, c.replay)
-}
-
-// tombstone reports whether r is a real tombstone (see isTombstone).
-func (c *Connector) tombstone(r *rec) bool { return isTombstone(r.kr, c.replay) }
 
 // recordSource returns where kr comes from as pipelines see it: its own topic, partition and
 // offset, or, when replaying a dead letter, those its augment.source.* headers name.

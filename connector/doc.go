@@ -13,9 +13,9 @@
 //     tracker (partition.add, tracker.go) in offset order, counts it in flow (flow.admit) and
 //     queues it for the partition's worker (recQueue). Transaction markers are done at once.
 //     Fetching pauses when flow says so (pauseAll, pauseTenants) and resumes at low water.
-//  2. Decode and transform (Connector.work, process, apply). One worker per partition, in
+//  2. Decode and transform (worker.run, process, apply; worker.go). One worker per partition, in
 //     order: decode (schemas.Retrying: a registry outage is retried, never dead-lettered),
-//     wait for the lookup tables to pass the record (tables.go), apply the pipeline. A record
+//     wait for the lookup tables to pass the record, apply the pipeline. A record
 //     filtered or skipped is done (recordDone); one that cannot succeed is dead-lettered
 //     (deadLetters.write, deadletter.go) and then done; the rest makes one contribution per
 //     identifier, charged to flow and queued in its tenant's coalescer (tenant.add).
@@ -51,7 +51,7 @@
 //	poll loop                     Run (the caller's goroutine)      Run's ctx                        ctx ends, a fatal error, the client closes
 //	fatal watcher                 pollLoop                          pollCtx (Run's ctx)              pollLoop returns (cancels pollCtx)
 //	lookup tables (Tables.Run)    Run, via startTables              WithoutCancel(ctx) + cancel      Run returns (stopTables, after the drain)
-//	partition worker (work)       assigned, one per partition       workCtx + per-partition cancel   its partition is released (awaited there), or workCtx ends
+//	partition worker (run)        assigned, one per partition       workCtx + per-partition cancel   its partition is released (awaited there), or workCtx ends
 //	tenant dispatcher (run)       Run, one per tenant               dispatchCtx (from workCtx)       stopAll cancels dispatchCtx; waits for its senders
 //	request sender (send)         the tenant's dispatcher           sendCtx + per-request cancel     the request ends; revoke cancels it after RevokeGrace; stopAll cancels sendCtx
 //	committer (committer.run)     Run                               dispatchCtx                      stopAll cancels dispatchCtx

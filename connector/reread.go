@@ -21,16 +21,25 @@ var ErrSourceGone = errors.New("the source record is gone")
 // defaultSourceReadTimeout bounds one re-read of a source record.
 const defaultSourceReadTimeout = time.Minute
 
-// reread sets r's value to that of its source record, read at the coordinates its dead-letter
+// sourceReader re-reads the source records of replayed dead letters that carry no value.
+type sourceReader struct {
+	kafkaOpts []kgo.Opt     // Options.KafkaOpts: brokers, TLS, SASL
+	timeout   time.Duration // Options.SourceReadTimeout; 0: defaultSourceReadTimeout
+	log       *zap.Logger
+
+	client *kgo.Client // the group's client, for the partition's offsets: set by Run before any record is fetched
+}
+
+// read sets r's value to that of its source record, read at the coordinates its dead-letter
 // headers name, with a client of its own that consumes that one partition from that offset
 // (the connector's client is in a group). It is used for dead letters that carry no value:
 // private pipelines' and those written with includeValue: false.
-func (c *Connector) reread(ctx context.Context, r *rec) error {
-	topic, partition, offset := c.source(r)
+func (s *sourceReader) read(ctx context.Context, r *rec) error {
+	topic, partition, offset := recordSource(r.kr, true)
 	if topic == "" {
 		return fmt.Errorf("%w: the dead letter names no source topic", ErrSourceGone)
 	}
-	timeout := c.opts.SourceReadTimeout
+	timeout := s.timeout
 	if timeout <= 0 {
 		timeout = defaultSourceReadTimeout
 	}
@@ -39,7 +48,7 @@ func (c *Connector) reread(ctx context.Context, r *rec) error {
 	defer cancel()
 	where := fmt.Sprintf("%s/%d@%d", topic, partition, offset)
 
-	adm := kadm.NewClient(c.client)
+	adm := kadm.NewClient(s.client)
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err == nil {
 		err = starts.Error()
@@ -65,7 +74,7 @@ func (c *Connector) reread(ctx context.Context, r *rec) error {
 		return fmt.Errorf("%w: %s: the partition ends at offset %d", ErrSourceGone, where, end.Offset)
 	}
 
-	opts := append(slices.Clip(c.opts.KafkaOpts),
+	opts := append(slices.Clip(s.kafkaOpts),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(offset)}}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)
@@ -98,7 +107,7 @@ func (c *Connector) reread(ctx context.Context, r *rec) error {
 			// The first record from there is later: compaction or retention removed it.
 			return fmt.Errorf("%w: %s: the partition continues at offset %d", ErrSourceGone, where, found.Offset)
 		case fetchErr != nil:
-			c.log.Debug("re-reading a source record: fetch error; retrying", zap.String("source", where), zap.Error(fetchErr))
+			s.log.Debug("re-reading a source record: fetch error; retrying", zap.String("source", where), zap.Error(fetchErr))
 		}
 	}
 }

@@ -15,7 +15,7 @@ type rec struct {
 	kr   *kgo.Record
 	part *partition
 	// size is what the record counts against the pending bound, in bytes: its own cost from
-	// the fetch, plus its contributions' while they are queued (see Connector.process and contributionCost).
+	// the fetch, plus its contributions' while they are queued (see worker.process and contributionCost).
 	size atomic.Int64
 	// owner is the pending bytes of the tenant the record's pipeline writes to (nil when
 	// replaying, where each record names its own pipeline), for per-tenant pausing.
@@ -181,7 +181,7 @@ func (q *recQueue) push(rs []*rec) {
 }
 
 // takeChunk bounds what a worker takes at once, so the records not yet processed show in the
-// queue's length (see Connector.unprocessed).
+// queue's length (see poller.unprocessed).
 const takeChunk = 512
 
 // take returns up to takeChunk of the records queued, oldest first, and whether the queue is

@@ -1,0 +1,293 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/augment-connector/augment-connector/transform"
+)
+
+// applier is one worker's way to apply a pipeline: a *transform.Runner or the Transformer.
+type applier interface {
+	Apply(rec *transform.Record) (transform.Result, error)
+}
+
+// runnerMaker is implemented by *transform.Pipeline.
+type runnerMaker interface {
+	NewRunner() *transform.Runner
+}
+
+// deadLetterWriter writes a record that can never be written to the API to the dead-letter
+// topic (*deadLetters): the worker's one seam, so its decisions are tested without a broker.
+type deadLetterWriter interface {
+	write(ctx context.Context, r *rec, pipeline string, class deadLetterClass, msg string) error
+}
+
+// counters are the running totals behind Stats. Each is added to by the role that decides it
+// (the poller: consumed; a worker: filtered, skipped; deadLetters; the committer) and read by
+// Stats and the metrics, so they are atomics.
+type counters struct {
+	consumed, filtered, skipped, deadLettered, done, committed atomic.Int64
+}
+
+// recordDone marks r done in its partition and, unless the partition was revoked first (the
+// record then already left the pending set), releases what it held in f and counts it. Every
+// way a record ends goes through here: a worker's (filtered, skipped, dead-lettered) and a
+// tenant's (Connector.contributionDone).
+func recordDone(r *rec, f *flow, st *counters) {
+	if r.part.markDone(r) {
+		f.done(r)
+		st.done.Add(1)
+	}
+}
+
+// workerEnv is what every partition worker shares: read-only once New returns (the
+// sourceReader's client is set by Run before the group is joined).
+type workerEnv struct {
+	byTopic map[string]*Pipeline // the pipeline of each source topic
+	replay  bool                 // records are dead letters naming their source (Options.ReplayFrom)
+	tables  Tables               // may be nil
+	tenants map[string]*tenant   // by name: where contributions are handed off
+	flow    *flow
+	dead    deadLetterWriter
+	source  *sourceReader // re-reads a replayed dead letter whose value was omitted
+	stats   *counters
+	metrics *Metrics // may be nil
+	log     *zap.Logger
+	now     func() time.Time
+}
+
+// worker decodes, transforms and hands off one partition's records, in offset order, on the
+// goroutine the poller starts for the partition (run). Each record ends here (filtered,
+// skipped, dead-lettered: recordDone) or leaves as one contribution per identifier, queued in
+// its tenant's coalescer. A worker takes no lock of its own; it has a runner of each
+// pipeline it meets, so workers never share a transform's scratch state.
+type worker struct {
+	*workerEnv
+	p        *partition
+	appliers map[*Pipeline]applier // owned by the worker's goroutine
+}
+
+func newWorker(env *workerEnv, p *partition) *worker {
+	return &worker{workerEnv: env, p: p, appliers: make(map[*Pipeline]applier, 1)}
+}
+
+// run takes the partition's records from its queue and handles them in order, until the
+// queue is closed (the partition is released) or ctx ends.
+func (w *worker) run(ctx context.Context) {
+	for {
+		rs, closed := w.p.queue.take()
+		for _, r := range rs {
+			if ctx.Err() != nil {
+				return
+			}
+			w.handle(ctx, r)
+		}
+		if closed {
+			return
+		}
+		if len(rs) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.p.queue.signal:
+			}
+		}
+	}
+}
+
+// handle finds r's pipeline (when replaying, the one of the source its headers name),
+// re-reads a replayed record whose value was omitted, and processes it.
+func (w *worker) handle(ctx context.Context, r *rec) {
+	src, _, _ := w.sourceOf(r)
+	pl := w.byTopic[src]
+	if pl == nil {
+		w.deadLetter(ctx, r, "", classReplay, fmt.Sprintf("no pipeline reads the source topic %q", src))
+		return
+	}
+	if w.replay && r.kr.Value == nil && !isTombstone(r.kr, w.replay) {
+		// The dead letter carries no value (a private pipeline's, or includeValue: false):
+		// read it again from its source. Processing it as a tombstone would skip it and
+		// commit: the record would be lost silently.
+		if err := w.source.read(ctx, r); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.deadLetter(ctx, r, pl.Name, classReplay, err.Error())
+			return
+		}
+	}
+	w.process(ctx, pl, w.applier(pl), r)
+}
+
+// applier returns the worker's applier of pl: a runner of its own when pl makes them.
+func (w *worker) applier(pl *Pipeline) applier {
+	ap := w.appliers[pl]
+	if ap == nil {
+		ap = pl.Transform
+		if rm, ok := pl.Transform.(runnerMaker); ok {
+			ap = rm.NewRunner()
+		}
+		w.appliers[pl] = ap
+	}
+	return ap
+}
+
+func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) {
+	var value any
+	if len(r.kr.Value) > 0 {
+		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, func(err error, wait time.Duration) {
+			w.log.Warn("decoding failed for a reason a retry can fix; retrying", zap.String("pipeline", pl.Name),
+				zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
+				zap.Error(err), zap.Duration("backoff", wait))
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return // abandoned: shutdown or revoke
+			}
+			w.deadLetter(ctx, r, pl.Name, classDecode, err.Error())
+			return
+		}
+		value = v
+	}
+	topic, partition, offset := w.sourceOf(r)
+	tr := transform.Record{
+		Topic:     topic,
+		Partition: partition,
+		Offset:    offset,
+		Timestamp: r.kr.Timestamp,
+		Key:       string(r.kr.Key),
+		Value:     value,
+	}
+	if len(r.kr.Headers) > 0 {
+		tr.Headers = make(map[string]string, len(r.kr.Headers))
+		for _, h := range r.kr.Headers {
+			if !strings.HasPrefix(h.Key, headerPrefix) {
+				tr.Headers[h.Key] = string(h.Value)
+			}
+		}
+	}
+	res, err, ok := w.apply(ctx, pl, ap, &tr, r)
+	if !ok {
+		return
+	}
+	if err != nil {
+		w.releaseTables()
+		w.deadLetter(ctx, r, pl.Name, classTransform, err.Error())
+		return
+	}
+	defer w.releaseTables() // once the writes are queued: see apply
+	switch res.Outcome {
+	case transform.Write:
+		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
+			w.stats.skipped.Add(1)
+			w.metrics.recordSkipped(pl.Name, transform.ReasonNoVariables)
+			w.done(r)
+			return
+		}
+		t := w.tenants[pl.Tenant]
+		r.outstanding.Store(int32(len(res.Identifiers)))
+		w.flow.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
+		now := w.now()
+		for _, id := range res.Identifiers {
+			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now})
+		}
+	case transform.Filtered:
+		w.stats.filtered.Add(1)
+		w.metrics.recordFiltered(pl.Name)
+		w.done(r)
+	default:
+		w.stats.skipped.Add(1)
+		w.metrics.recordSkipped(pl.Name, res.Reason)
+		w.done(r)
+	}
+}
+
+// apply applies the pipeline to tr after the tables have read tr's own partition past it (when
+// a table reads the pipeline's topic), and handles a lookup miss by the pipeline's policy. ok
+// is false when the record was dealt with here (skipped or dead-lettered) or ctx ended.
+//
+// When ok, the tables are held still until the caller, having queued the record's writes,
+// calls releaseTables. With WaitPast this orders a join against the change it races: a call
+// start S and a CRM update U of its customer on another topic. If S's lookup ran before the
+// customers table applied U, U was applied after S's writes were queued, and U's pipeline
+// (which waited for its own topic's table to pass U) found S in activeInteractions and queued
+// its writes after S's; otherwise S's lookup saw U. Either way the call ends with U's values.
+func (w *worker) apply(ctx context.Context, pl *Pipeline, ap applier, tr *transform.Record, r *rec) (_ transform.Result, _ error, ok bool) {
+	if w.tables != nil && !w.replay {
+		if err := w.tables.WaitPast(ctx, tr.Topic, tr.Partition, tr.Offset); err != nil {
+			return transform.Result{}, nil, false
+		}
+	}
+	var deadline time.Time
+	wait := lookupRetryFirst
+	for {
+		w.holdTables()
+		res, err := ap.Apply(tr)
+		if err != nil || res.LookupMiss == "" {
+			return res, err, true
+		}
+		w.releaseTables()
+		switch pl.OnLookupMiss {
+		case transform.LookupMissRetry:
+			window := pl.LookupRetryWindow
+			if window <= 0 {
+				window = DefaultLookupRetryWindow
+			}
+			now := w.now()
+			if deadline.IsZero() {
+				deadline = now.Add(window)
+			}
+			if left := deadline.Sub(now); left > 0 {
+				if !sleepCtx(ctx, min(wait, left)) {
+					return res, nil, false
+				}
+				wait = min(2*wait, lookupRetryMax)
+				continue
+			}
+			w.deadLetter(ctx, r, pl.Name, classLookupMiss,
+				fmt.Sprintf("lookup(%q) found no row within the lookupRetryWindow of %s", res.LookupMiss, window))
+		case transform.LookupMissDeadLetter:
+			w.deadLetter(ctx, r, pl.Name, classLookupMiss, fmt.Sprintf("lookup(%q) found no row", res.LookupMiss))
+		default:
+			w.stats.skipped.Add(1)
+			w.metrics.recordSkipped(pl.Name, ReasonLookupMiss)
+			w.done(r)
+		}
+		return res, nil, false
+	}
+}
+
+func (w *worker) holdTables() {
+	if w.tables != nil {
+		w.tables.Hold()
+	}
+}
+
+func (w *worker) releaseTables() {
+	if w.tables != nil {
+		w.tables.Release()
+	}
+}
+
+// deadLetter dead-letters a record that never reached a tenant and marks it done once the
+// dead letter is acknowledged. When the write fails (ctx ended, or no dead-letter topic: the
+// connector stops) the record stays pending and is never committed past.
+func (w *worker) deadLetter(ctx context.Context, r *rec, pipeline string, class deadLetterClass, msg string) {
+	if err := w.dead.write(ctx, r, pipeline, class, msg); err != nil {
+		return
+	}
+	w.done(r)
+}
+
+func (w *worker) done(r *rec) { recordDone(r, w.flow, w.stats) }
+
+// sourceOf returns where r comes from as pipelines see it (see recordSource).
+func (w *worker) sourceOf(r *rec) (topic string, partition int32, offset int64) {
+	return recordSource(r.kr, w.replay)
+}

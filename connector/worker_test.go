@@ -1,0 +1,135 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+
+	"github.com/augment-connector/augment-connector/internal/api"
+	"github.com/augment-connector/augment-connector/schemas"
+	"github.com/augment-connector/augment-connector/transform"
+)
+
+// fakeDeadLetters records the dead letters a worker writes, acknowledging each at once.
+type fakeDeadLetters struct{ classes []deadLetterClass }
+
+func (f *fakeDeadLetters) write(_ context.Context, r *rec, _ string, class deadLetterClass, _ string) error {
+	if !r.deadLettered.CompareAndSwap(false, true) {
+		return nil
+	}
+	f.classes = append(f.classes, class)
+	return nil
+}
+
+// idleSink is a tenant's recordSink that does nothing: the worker test never sends.
+type idleSink struct{}
+
+func (idleSink) contributionDone(*rec) {}
+func (idleSink) uncharge(*rec, int64)  {}
+func (idleSink) deadLetter(context.Context, *rec, string, deadLetterClass, string) error {
+	return nil
+}
+
+type failingDecoder struct{}
+
+func (failingDecoder) Decode(context.Context, []byte) (any, error) {
+	return nil, errors.New("not avro")
+}
+
+type fixedTransform struct{ res transform.Result }
+
+func (f fixedTransform) Apply(*transform.Record) (transform.Result, error) { return f.res, nil }
+
+// TestWorkerHandle checks what a worker makes of a record, without a broker: a record filtered
+// or skipped is done; one that fails to decode is dead-lettered, then done; one that writes
+// hands one contribution per identifier to its tenant and stays pending until they are carried.
+func TestWorkerHandle(t *testing.T) {
+	write := transform.Result{Outcome: transform.Write, Identifiers: []string{"i1", "i2"},
+		Variables: []api.Variable{{Name: "tier", Value: "gold"}}}
+	tests := []struct {
+		name          string
+		decoder       Decoder
+		result        transform.Result
+		wantDone      bool
+		wantDead      []deadLetterClass
+		wantQueued    int // identifiers queued in the tenant
+		wantFiltered  int64
+		wantSkipped   int64
+		wantPending   int64
+		wantCommitted bool
+	}{
+		{name: "filtered", decoder: nopDecoder{}, result: transform.Result{Outcome: transform.Filtered},
+			wantDone: true, wantFiltered: 1, wantCommitted: true},
+		{name: "skipped", decoder: nopDecoder{}, result: transform.Result{Outcome: transform.Skipped, Reason: "no id"},
+			wantDone: true, wantSkipped: 1, wantCommitted: true},
+		{name: "no variables", decoder: nopDecoder{}, result: transform.Result{Outcome: transform.Write, Identifiers: []string{"i1"}},
+			wantDone: true, wantSkipped: 1, wantCommitted: true},
+		{name: "decode fails", decoder: failingDecoder{}, result: write,
+			wantDone: true, wantDead: []deadLetterClass{classDecode}, wantCommitted: true},
+		{name: "writes", decoder: nopDecoder{}, result: write, wantQueued: 2, wantPending: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ten, err := newTenant("a", TenantOptions{BaseURL: "http://127.0.0.1:1", RequestsPerMinute: 100}, idleSink{},
+				zap.NewNop(), time.Now, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ten.client.close()
+			pl := &Pipeline{Name: "p", Topics: []string{"t"}, Tenant: "a", Decoder: tc.decoder,
+				Transform: fixedTransform{tc.result}}
+			pl.decode = schemas.Retrying(pl.Decoder, nil)
+			dead := &fakeDeadLetters{}
+			var st counters
+			env := &workerEnv{
+				byTopic: map[string]*Pipeline{"t": pl},
+				tenants: map[string]*tenant{"a": ten},
+				flow:    newFlow(100, 1<<20, nil),
+				dead:    dead,
+				stats:   &st,
+				log:     zap.NewNop(),
+				now:     time.Now,
+			}
+			p := newPartition("t", 0)
+			r := &rec{kr: &kgo.Record{Topic: "t", Partition: 0, Offset: 41, Value: []byte("v")}, part: p}
+			r.size.Store(recOverhead)
+			p.add(r)
+			env.flow.admit(nil, 1, recOverhead)
+
+			newWorker(env, p).handle(context.Background(), r)
+
+			if got := st.done.Load() == 1; got != tc.wantDone {
+				t.Errorf("done: %v, want %v", got, tc.wantDone)
+			}
+			if diff := cmp.Diff(tc.wantDead, dead.classes); diff != "" {
+				t.Errorf("dead letters (-want +got):\n%s", diff)
+			}
+			if got := ten.pendingIdentifiers(); got != tc.wantQueued {
+				t.Errorf("identifiers queued in the tenant: %d, want %d", got, tc.wantQueued)
+			}
+			if got := st.filtered.Load(); got != tc.wantFiltered {
+				t.Errorf("filtered: %d, want %d", got, tc.wantFiltered)
+			}
+			if got := st.skipped.Load(); got != tc.wantSkipped {
+				t.Errorf("skipped: %d, want %d", got, tc.wantSkipped)
+			}
+			if got := env.flow.pending(); got != tc.wantPending {
+				t.Errorf("pending records: %d, want %d", got, tc.wantPending)
+			}
+			off, _, ok := p.toCommit()
+			if ok != tc.wantCommitted || (ok && off != 42) {
+				t.Errorf("to commit: %d, %v; want 42 %v", off, ok, tc.wantCommitted)
+			}
+			if tc.wantQueued > 0 {
+				if got := r.outstanding.Load(); got != int32(tc.wantQueued) {
+					t.Errorf("outstanding contributions: %d, want %d", got, tc.wantQueued)
+				}
+			}
+		})
+	}
+}
