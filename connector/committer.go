@@ -16,11 +16,11 @@ import (
 // done records, kept by each partition): on a timer (run), for the partitions being released
 // (release) and at shutdown (all). mu serialises every commit with revocation: release marks
 // its partitions revoked under it, so no commit decided before a revoke can land after it
-// (docs/DESIGN.md, "Invariants"). mu is taken before partsMu and a partition's lock, never
-// after.
+// (docs/DESIGN.md, "Invariants"). mu is taken before a partition's lock, never after; the
+// owned partitions are the poller's published snapshot, read without a lock.
 type committer struct {
 	interval  time.Duration
-	owned     func() map[string]map[int32]*partition // the partitions assigned now (Connector.ownedPartitions)
+	owned     func() map[string]map[int32]*partition // the partitions assigned now (the poller's published snapshot, poller.ownedPartitions)
 	flow      *flow
 	log       *zap.Logger
 	metrics   *Metrics      // may be nil

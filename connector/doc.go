@@ -8,17 +8,21 @@
 //
 // # The path of a record
 //
-//  1. Poll (Connector.pollLoop, connector.go). kgo polls with BlockRebalanceOnPoll, no more
-//     records than flow.pollRoom allows; dispatch registers each record with its partition's
-//     tracker (partition.add, tracker.go) in offset order, counts it in flow (flow.admit) and
-//     queues it for the partition's worker (recQueue). Transaction markers are done at once.
+//  1. Poll (poller.run, poller.go). kgo polls with BlockRebalanceOnPoll, no more records
+//     than flow.pollRoom allows; dispatch registers each record with its partition's tracker
+//     (partition.add, tracker.go) in offset order, counts it in flow (flow.admit) and queues
+//     it for the partition's worker (recQueue). Transaction markers are done at once.
 //     Fetching pauses when flow says so (pauseAll, pauseTenants) and resumes at low water.
-//  2. Decode and transform (worker.run, process, apply; worker.go). One worker per partition, in
-//     order: decode (schemas.Retrying: a registry outage is retried, never dead-lettered),
-//     wait for the lookup tables to pass the record, apply the pipeline. A record
-//     filtered or skipped is done (recordDone); one that cannot succeed is dead-lettered
-//     (deadLetters.write, deadletter.go) and then done; the rest makes one contribution per
-//     identifier, charged to flow and queued in its tenant's coalescer (tenant.add).
+//     The rebalance callbacks (poller.assigned, revoked, lost) start and stop a worker per
+//     partition; kgo never runs one between a poll and its AllowRebalance.
+//  2. Decode and transform (worker.run, handle, process, apply; worker.go). One worker per
+//     partition, in order: decode (schemas.Retrying: a registry outage is retried, never
+//     dead-lettered), wait for the lookup tables to pass the record, apply the pipeline with
+//     the worker's own runner. A record filtered or skipped is done (recordDone); one that
+//     cannot succeed is dead-lettered (deadLetters.write, deadletter.go) and then done; the
+//     rest makes one contribution per identifier, charged to flow and queued in its tenant's
+//     coalescer (tenant.add). A replayed dead letter without its value is read again from its
+//     source first (sourceReader, reread.go).
 //  3. Coalesce (coalescer.go). Per identifier an ordered list of contributions; a new one
 //     supersedes the earlier ones it covers on arrival; identifiers wait in urgency order
 //     (brand-new interactions first, then the oldest) after an optional linger.
@@ -32,8 +36,8 @@
 //     dead-letter with a class), in a loop until done, dead-lettered or abandoned.
 //  6. Done (tenant.finish, coalescer.finish, Connector.contributionDone). A request carried
 //     completes its contributions; a record is done when all its identifiers' contributions
-//     are (or it was dead-lettered); partition.markDone advances the watermark past the done
-//     prefix and flow.done releases what the record held.
+//     are (or it was dead-lettered); recordDone (worker.go) has partition.markDone advance the
+//     watermark past the done prefix and flow.done release what the record held.
 //  7. Commit (committer.go). The watermarks are committed every CommitInterval, for the
 //     partitions being revoked (under the same lock that marks them revoked, so no commit
 //     decided before a revoke lands after it) and at shutdown. A lost partition commits
@@ -47,16 +51,16 @@
 // cancelled and awaited; the last commit is made; the client is closed (its revoke callback
 // stops what is left of the workers); the tables stop.
 //
-//	goroutine                     owner, started by                 context                          stops when
-//	poll loop                     Run (the caller's goroutine)      Run's ctx                        ctx ends, a fatal error, the client closes
-//	fatal watcher                 pollLoop                          pollCtx (Run's ctx)              pollLoop returns (cancels pollCtx)
-//	lookup tables (Tables.Run)    Run, via startTables              WithoutCancel(ctx) + cancel      Run returns (stopTables, after the drain)
-//	partition worker (run)        assigned, one per partition       workCtx + per-partition cancel   its partition is released (awaited there), or workCtx ends
-//	tenant dispatcher (run)       Run, one per tenant               dispatchCtx (from workCtx)       stopAll cancels dispatchCtx; waits for its senders
-//	request sender (send)         the tenant's dispatcher           sendCtx + per-request cancel     the request ends; revoke cancels it after RevokeGrace; stopAll cancels sendCtx
-//	committer (committer.run)     Run                               dispatchCtx                      stopAll cancels dispatchCtx
-//	kgo's own goroutines          kgo.NewClient in Run              the client                       client.Close, at the end of Run
-//	re-read client (reread)       a worker, replaying only          the worker's ctx + timeout       the record is read or the timeout passes (closed on return)
+//	goroutine                      owner, started by                   context                         stops when
+//	poll loop (poller.run)         Run (the caller's goroutine)        Run's ctx                       ctx ends, a fatal error, the client closes
+//	fatal watcher                  poller.run                          pollCtx (Run's ctx)             poller.run returns (cancels pollCtx)
+//	lookup tables (Tables.Run)     Run, via startTables                WithoutCancel(ctx) + cancel     Run returns (stopTables, after the drain)
+//	partition worker (worker.run)  poller.assigned, one per partition  workCtx + per-partition cancel  its partition is released (awaited there), or workCtx ends
+//	tenant dispatcher (run)        Run, one per tenant                 dispatchCtx (from workCtx)      stopAll cancels dispatchCtx; waits for its senders
+//	request sender (send)          the tenant's dispatcher             sendCtx + per-request cancel    the request ends; revoke cancels it after RevokeGrace; stopAll cancels sendCtx
+//	committer (committer.run)      Run                                 dispatchCtx                     stopAll cancels dispatchCtx
+//	kgo's own goroutines           kgo.NewClient in Run                the client                      client.Close, at the end of Run
+//	re-read client (sourceReader)  a worker, replaying only            the worker's ctx + timeout      the record is read or the timeout passes (closed on return)
 //
 // # Locks
 //
@@ -64,10 +68,25 @@
 // committer's mutex, which is what orders commits with revocation. Locks are taken in this
 // order and never the other way:
 //
-//	committer.mu → Connector.partsMu → partition.mu, or recQueue.mu
+//	committer.mu → partition.mu
 //	tenant.mu → coalescer.mu → the budget's (pacer.Pacer's) mu
-//	apiClient.mu and deadLetters take no other lock.
+//	poller.mu, recQueue.mu, apiClient.mu and deadLetters take no other lock.
 //
-// A struct's comments say which lock guards each field; counters read by other goroutines
-// (flow, stats, health) are atomics.
+// What each lock guards:
+//
+//	poller.mu       the partition map (parts) and publishing its snapshot; only the rebalance
+//	                callbacks take it. Everyone else reads the snapshot (poller.owned, an
+//	                atomic pointer to a map never changed once stored), without a lock.
+//	committer.mu    no field: held for the whole of a commit, and by release while it revokes.
+//	partition.mu    recs, watermark, committed, epoch, revoked, and each of its recs' done.
+//	recQueue.mu     recs, closed.
+//	tenant.mu       inflight, reqs, blocked, blockReason, probing, nextProbe, lastOK,
+//	                lastBlockLog, gone.
+//	coalescer.mu    idents, ready, lingering, written (and the idents' state).
+//	apiClient.mu    token, auth.
+//
+// Counters read by other goroutines are atomics: flow's counts, the Stats counters,
+// a rec's size, outstanding and deadLettered, a partition's revokedFlag, hw and first, the
+// poller's lastLoop and assignedOnce, the Connector's health flags. Fields set by New (and
+// the Kafka client, set by Run before the group is joined) are read-only after.
 package connector

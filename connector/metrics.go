@@ -176,14 +176,13 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	c := g.c
 	ch <- prometheus.MustNewConstMetric(g.pendingRecords, prometheus.GaugeValue, float64(c.flow.records.Load()))
 	ch <- prometheus.MustNewConstMetric(g.pendingBytes, prometheus.GaugeValue, float64(c.flow.bytes.Load()))
-	c.partsMu.Lock()
+	owned := c.poll.ownedPartitions()
 	paused := 0.0
-	for topic, ps := range c.parts {
+	for topic, ps := range owned {
 		if c.flow.paused.Load() || c.flow.topicPaused(topic) {
 			paused += float64(len(ps))
 		}
 	}
-	c.partsMu.Unlock()
 	ch <- prometheus.MustNewConstMetric(g.paused, prometheus.GaugeValue, paused)
 	for name, t := range c.tenants {
 		ch <- prometheus.MustNewConstMetric(g.budgetUsed, prometheus.GaugeValue, float64(t.budget.InUse()), name)
@@ -194,11 +193,9 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(g.blocked, prometheus.GaugeValue, b, name)
 	}
-	c.partsMu.Lock()
-	defer c.partsMu.Unlock()
-	for topic, ps := range c.parts {
-		for id, w := range ps {
-			ch <- prometheus.MustNewConstMetric(g.lag, prometheus.GaugeValue, float64(w.p.lag()), topic, strconv.Itoa(int(id)))
+	for topic, ps := range owned {
+		for id, p := range ps {
+			ch <- prometheus.MustNewConstMetric(g.lag, prometheus.GaugeValue, float64(p.lag()), topic, strconv.Itoa(int(id)))
 		}
 	}
 }

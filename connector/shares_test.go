@@ -37,28 +37,28 @@ func newBareConnector(t *testing.T, opts Options, topic string) *Connector {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	c.workCtx = ctx
+	c.poll.workCtx = ctx
 	return c
 }
 
 // TestRebalanceHoldsNoLockDuringMetadata checks that the metadata request of the budget shares
-// is made with neither partsMu nor the committer's mu held, on assign and on revoke: a slow answer used
+// is made with neither the poller's mu nor the committer's mu held, on assign and on revoke: a slow answer used
 // to stall the commit loop, the metrics scrape and dispatch for up to its 5 s timeout.
 func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
 	c := newBareConnector(t, Options{}, "t")
 	entered := make(chan struct{})
 	unblock := make(chan struct{})
-	c.partitionCounts = func(ctx context.Context, _ *kgo.Client, topics []string) (map[string]int, error) {
+	c.poll.partitionCounts = func(ctx context.Context, _ *kgo.Client, topics []string) (map[string]int, error) {
 		entered <- struct{}{}
 		<-unblock
 		return map[string]int{"t": 4}, nil
 	}
 	locksFree := func(when string) {
 		t.Helper()
-		if !c.partsMu.TryLock() {
-			t.Errorf("%s: partsMu is held during the metadata request", when)
+		if !c.poll.mu.TryLock() {
+			t.Errorf("%s: the poller's mu is held during the metadata request", when)
 		} else {
-			c.partsMu.Unlock()
+			c.poll.mu.Unlock()
 		}
 		if !c.commits.mu.TryLock() {
 			t.Errorf("%s: the committer's mu is held during the metadata request", when)
@@ -69,7 +69,7 @@ func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
 	ctx := context.Background()
 
 	done := make(chan struct{})
-	go func() { defer close(done); c.assigned(ctx, nil, map[string][]int32{"t": {0}}) }()
+	go func() { defer close(done); c.poll.assigned(ctx, nil, map[string][]int32{"t": {0}}) }()
 	<-entered
 	locksFree("assign")
 	unblock <- struct{}{}
@@ -79,7 +79,7 @@ func TestRebalanceHoldsNoLockDuringMetadata(t *testing.T) {
 	}
 
 	done = make(chan struct{})
-	go func() { defer close(done); c.revoked(ctx, nil, map[string][]int32{"t": {0}}) }()
+	go func() { defer close(done); c.poll.revoked(ctx, nil, map[string][]int32{"t": {0}}) }()
 	<-entered
 	locksFree("revoke")
 	unblock <- struct{}{}
@@ -95,7 +95,7 @@ func TestRevokeLogsCommitError(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	reg := prometheus.NewRegistry()
 	c := newBareConnector(t, Options{Logger: zap.New(core), Metrics: NewMetrics(reg)}, "t")
-	c.partitionCounts = func(context.Context, *kgo.Client, []string) (map[string]int, error) {
+	c.poll.partitionCounts = func(context.Context, *kgo.Client, []string) (map[string]int, error) {
 		return nil, errors.New("no metadata in this test")
 	}
 	// A client outside any group: its commits fail at once.
@@ -105,15 +105,13 @@ func TestRevokeLogsCommitError(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := context.Background()
-	c.assigned(ctx, cl, map[string][]int32{"t": {0}})
-	c.partsMu.Lock()
-	p := c.parts["t"][0].p
-	c.partsMu.Unlock()
+	c.poll.assigned(ctx, cl, map[string][]int32{"t": {0}})
+	p := c.poll.ownedPartitions()["t"][0]
 	r := &rec{kr: &kgo.Record{Topic: "t", Partition: 0, Offset: 7}, part: p}
 	p.add(r)
 	p.markDone(r)
 
-	c.revoked(ctx, cl, map[string][]int32{"t": {0}})
+	c.poll.revoked(ctx, cl, map[string][]int32{"t": {0}})
 
 	found := false
 	for _, e := range logs.All() {
