@@ -108,8 +108,8 @@ func (d *deadLetters) write(ctx context.Context, r *rec, pipeline string, class 
 		Key:   r.kr.Key,
 		Value: r.kr.Value,
 	}
-	srcTopic, srcPartition, srcOffset := recordSource(r.kr, d.replay)
-	tombstone := isTombstone(r.kr, d.replay)
+	srcTopic, srcPartition, srcOffset := recordSource(&r.kr, d.replay)
+	tombstone := isTombstone(&r.kr, d.replay)
 	omitted := ""
 	switch {
 	case tombstone:
@@ -174,7 +174,7 @@ func (c *Connector) deadLetter(ctx context.Context, r *rec, pipeline string, cla
 
 // recordSource returns where kr comes from as pipelines see it: its own topic, partition and
 // offset, or, when replaying a dead letter, those its augment.source.* headers name.
-func recordSource(kr *kgo.Record, replay bool) (topic string, partition int32, offset int64) {
+func recordSource(kr *record, replay bool) (topic string, partition int32, offset int64) {
 	topic, partition, offset = kr.Topic, kr.Partition, kr.Offset
 	if !replay {
 		return topic, partition, offset
@@ -199,7 +199,7 @@ func recordSource(kr *kgo.Record, replay bool) (topic string, partition int32, o
 
 // isTombstone reports whether kr is a real tombstone: a record whose value is null, or, when
 // replaying, a dead letter that says so (its value is null either way).
-func isTombstone(kr *kgo.Record, replay bool) bool {
+func isTombstone(kr *record, replay bool) bool {
 	if !replay {
 		return kr.Value == nil
 	}

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestFlowBounds: every topic pauses at a bound (records; bytes with one tenant; unprocessed
@@ -57,7 +56,7 @@ func TestFlowTenants(t *testing.T) {
 		return f.pauseTenants(func(tf *tenantFlow, _ int64) { paused = append(paused, tf.name) },
 			func(tf *tenantFlow) { resumed = append(resumed, tf.name) })
 	}
-	r := &rec{kr: &kgo.Record{Topic: "t1"}, owner: f.owner("t1")}
+	r := &rec{kr: record{Topic: "t1"}, owner: f.owner("t1")}
 	f.admit(r.owner, 1, 100)
 	r.size.Store(100)
 	f.charge(r, 400)

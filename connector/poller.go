@@ -252,7 +252,7 @@ func (po *poller) dispatch(fetches kgo.Fetches) {
 			if kr.Attrs.IsControl() {
 				// A transaction marker: nothing to write, but its offset must be committed
 				// past, in order, once the records before it are done.
-				r := &rec{kr: &kgo.Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, LeaderEpoch: kr.LeaderEpoch, Attrs: kr.Attrs}, part: p}
+				r := &rec{kr: record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, LeaderEpoch: kr.LeaderEpoch}, part: p}
 				p.add(r)
 				p.markDone(r)
 				continue
@@ -280,7 +280,7 @@ func (po *poller) dispatch(fetches kgo.Fetches) {
 // throughput benchmark even with 10,000 records pending). The copy keeps what the connector
 // reads later, the key, value and headers (a dead letter carries the original bytes) and
 // where the record came from, in one allocation for the bytes.
-func detach(kr *kgo.Record) *kgo.Record {
+func detach(kr *kgo.Record) record {
 	n := len(kr.Key) + len(kr.Value)
 	for _, h := range kr.Headers {
 		n += len(h.Key) + len(h.Value)
@@ -294,17 +294,14 @@ func detach(kr *kgo.Record) *kgo.Record {
 		buf = append(buf, b...)
 		return buf[start:len(buf):len(buf)]
 	}
-	out := &kgo.Record{
-		Key:           take(kr.Key),
-		Value:         take(kr.Value),
-		Timestamp:     kr.Timestamp,
-		Topic:         kr.Topic,
-		Partition:     kr.Partition,
-		Attrs:         kr.Attrs,
-		ProducerEpoch: kr.ProducerEpoch,
-		ProducerID:    kr.ProducerID,
-		LeaderEpoch:   kr.LeaderEpoch,
-		Offset:        kr.Offset,
+	out := record{
+		Key:         take(kr.Key),
+		Value:       take(kr.Value),
+		Timestamp:   kr.Timestamp,
+		Topic:       kr.Topic,
+		Partition:   kr.Partition,
+		LeaderEpoch: kr.LeaderEpoch,
+		Offset:      kr.Offset,
 	}
 	if len(kr.Headers) > 0 {
 		out.Headers = make([]kgo.RecordHeader, len(kr.Headers))
@@ -315,8 +312,8 @@ func detach(kr *kgo.Record) *kgo.Record {
 	return out
 }
 
-// recOverhead is what a pending record costs beyond its key and value: the kgo.Record, our
-// rec and the references to it, so maxPendingBytes bounds memory rather than payload. Its
+// recOverhead is what a pending record costs beyond its key and value: our rec (with its
+// record) and the references to it, so maxPendingBytes bounds memory rather than payload. Its
 // contributions are charged while they are queued (worker.process charges contributionCost), so a record whose
 // contribution was superseded on arrival costs only this.
 const recOverhead = 320

@@ -35,7 +35,7 @@ type sourceReader struct {
 // (the connector's client is in a group). It is used for dead letters that carry no value:
 // private pipelines' and those written with includeValue: false.
 func (s *sourceReader) read(ctx context.Context, r *rec) error {
-	topic, partition, offset := recordSource(r.kr, true)
+	topic, partition, offset := recordSource(&r.kr, true)
 	if topic == "" {
 		return fmt.Errorf("%w: the dead letter names no source topic", ErrSourceGone)
 	}

@@ -107,7 +107,7 @@ func TestRevokeLogsCommitError(t *testing.T) {
 	ctx := context.Background()
 	c.poll.assigned(ctx, cl, map[string][]int32{"t": {0}})
 	p := c.poll.ownedPartitions()["t"][0]
-	r := &rec{kr: &kgo.Record{Topic: "t", Partition: 0, Offset: 7}, part: p}
+	r := &rec{kr: record{Topic: "t", Partition: 0, Offset: 7}, part: p}
 	p.add(r)
 	p.markDone(r)
 

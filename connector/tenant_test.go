@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/internal/api"
@@ -164,7 +163,7 @@ func startTenant(t *testing.T, srv *httptest.Server, sink recordSink, mut func(*
 }
 
 func contrib(p *partition, off int64, vars ...api.Variable) *contribution {
-	r := &rec{kr: &kgo.Record{Offset: off}, part: p}
+	r := &rec{kr: record{Offset: off}, part: p}
 	r.outstanding.Store(1)
 	p.add(r)
 	return &contribution{rec: r, vars: vars, at: time.Now()}
@@ -424,7 +423,7 @@ func BenchmarkCoalesce(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		r := &rec{kr: &kgo.Record{Offset: int64(i)}, part: p}
+		r := &rec{kr: record{Offset: int64(i)}, part: p}
 		r.outstanding.Store(1)
 		tn.add(ids[i%len(ids)], &contribution{rec: r, vars: vars, at: now})
 		if i%10 == 9 {

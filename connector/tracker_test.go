@@ -3,14 +3,12 @@ package connector
 import (
 	"math/rand/v2"
 	"testing"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func newTestRecs(p *partition, offsets ...int64) []*rec {
 	rs := make([]*rec, len(offsets))
 	for i, o := range offsets {
-		rs[i] = &rec{kr: &kgo.Record{Topic: p.topic, Partition: p.id, Offset: o}, part: p}
+		rs[i] = &rec{kr: record{Topic: p.topic, Partition: p.id, Offset: o}, part: p}
 		p.add(rs[i])
 	}
 	return rs

@@ -110,7 +110,7 @@ func (w *worker) handle(ctx context.Context, r *rec) {
 		w.deadLetter(ctx, r, "", classReplay, fmt.Sprintf("no pipeline reads the source topic %q", src))
 		return
 	}
-	if w.replay && r.kr.Value == nil && !isTombstone(r.kr, w.replay) {
+	if w.replay && r.kr.Value == nil && !isTombstone(&r.kr, w.replay) {
 		// The dead letter carries no value (a private pipeline's, or includeValue: false):
 		// read it again from its source. Processing it as a tombstone would skip it and
 		// commit: the record would be lost silently.
@@ -289,5 +289,5 @@ func (w *worker) done(r *rec) { recordDone(r, w.flow, w.stats) }
 
 // sourceOf returns where r comes from as pipelines see it (see recordSource).
 func (w *worker) sourceOf(r *rec) (topic string, partition int32, offset int64) {
-	return recordSource(r.kr, w.replay)
+	return recordSource(&r.kr, w.replay)
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/internal/api"
@@ -96,7 +95,7 @@ func TestWorkerHandle(t *testing.T) {
 				now:     time.Now,
 			}
 			p := newPartition("t", 0)
-			r := &rec{kr: &kgo.Record{Topic: "t", Partition: 0, Offset: 41, Value: []byte("v")}, part: p}
+			r := &rec{kr: record{Topic: "t", Partition: 0, Offset: 41, Value: []byte("v")}, part: p}
 			r.size.Store(recOverhead)
 			p.add(r)
 			env.flow.admit(nil, 1, recOverhead)
