@@ -234,7 +234,7 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 	t.signal()
 }
 
-// noteRefused counts a refusal of one of it's requests, and reports how many there were since
+// noteRefused counts a refusal of one of its requests, and reports how many there were since
 // it was last written and whether another identifier was written since the first.
 func (t *tenant) noteRefused(it *ident) (n int, othersWritten bool) {
 	t.mu.Lock()

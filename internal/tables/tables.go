@@ -220,7 +220,7 @@ func (s *Set) WaitPast(ctx context.Context, topic string, partition int32, offse
 
 // Hold keeps every table still until Release: no table record is applied meanwhile. The
 // connector holds the tables across evaluating a record and queueing its writes, which orders
-// a join against a concurrent change of the row it read (see connector.Connector.apply).
+// a join against a concurrent change of the row it read (see the partition worker, connector/worker.go).
 // Holds may overlap; keep them short.
 func (s *Set) Hold() { s.applyMu.RLock() }
 

@@ -238,7 +238,7 @@ func formatCents(c int64) string {
 // With calls (Options.CallRatio) a call receives its customer's variables from two topics: its
 // start (joined with the customers table) and the customer's later changes (joined with the
 // activeInteractions table). Whatever the interleaving, the connector leaves a call with the
-// values of the customer's last change while it is active (connector.Connector.apply says why),
+// values of the customer's last change while it is active (the partition worker, connector/worker.go, says why),
 // which is what this fold gives, since the generator never deletes a customer on a call. An
 // ended call is left out: what reached it just before its end depends on timing.
 func FinalState(events []Event) map[string]map[string]string {
