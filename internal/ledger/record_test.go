@@ -1,0 +1,129 @@
+package ledger
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var testParams = Params{
+	Limit:          100,
+	ClaimValidity:  2 * time.Second,
+	RequestTimeout: 5 * time.Second,
+	Epsilon:        250 * time.Millisecond,
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	p := testParams
+	tests := []struct {
+		name string
+		rec  Record
+	}{
+		{"hello", Record{Kind: KindHello, Member: "pod-a/1f"}},
+		{"demand", Record{Kind: KindDemand, Tenant: "t1", Member: "pod-a/1f", Want: 3, Fresh: 1, Seen: 41, Seq: 7}},
+		{"demand seen none", Record{Kind: KindDemand, Tenant: "t1", Member: "m", Want: 0, Seen: -1}},
+		{"grant", Record{Kind: KindGrant, Tenant: "t1", Member: "m", Epoch: 2, Params: &p, Slots: []Slot{{2, 10}, {2, 11}}}},
+		{"heartbeat", Record{Kind: KindGrant, Epoch: 2, Params: &p}},
+		{"report", Record{Kind: KindReport, Tenant: "t1", Member: "m", Slots: []Slot{{2, 10}}, Use: UseUncertain}},
+		{"takeover", Record{Kind: KindTakeover, Member: "m", Epoch: 3, Previous: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Encode(tt.rec)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			if b[0] != recordVersion {
+				t.Fatalf("first byte %d, want version %d", b[0], recordVersion)
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if diff := cmp.Diff(tt.rec, got); diff != "" {
+				t.Fatalf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecodeMalformed(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"empty", ""},
+		{"other version", "\x02{\"k\":1,\"m\":\"a\"}"},
+		{"not json", "\x01{"},
+		{"unknown kind", "\x01{\"k\":9}"},
+		{"hello without member", "\x01{\"k\":1}"},
+		{"demand fresh over want", "\x01{\"k\":2,\"t\":\"t\",\"m\":\"a\",\"w\":1,\"f\":2}"},
+		{"demand negative", "\x01{\"k\":2,\"t\":\"t\",\"m\":\"a\",\"w\":-1}"},
+		{"grant epoch 0", "\x01{\"k\":3,\"p\":{\"limit\":1}}"},
+		{"grant without params", "\x01{\"k\":3,\"e\":1}"},
+		{"grant limit 0", "\x01{\"k\":3,\"e\":1,\"p\":{\"limit\":0}}"},
+		{"grant slots without member", "\x01{\"k\":3,\"e\":1,\"t\":\"t\",\"p\":{\"limit\":1},\"s\":[{\"e\":1,\"n\":1}]}"},
+		{"grant slot of other epoch", "\x01{\"k\":3,\"e\":2,\"t\":\"t\",\"m\":\"a\",\"p\":{\"limit\":1},\"s\":[{\"e\":1,\"n\":1}]}"},
+		{"report unknown use", "\x01{\"k\":4,\"t\":\"t\",\"m\":\"a\",\"s\":[{\"e\":1,\"n\":1}],\"u\":7}"},
+		{"report no slots", "\x01{\"k\":4,\"t\":\"t\",\"m\":\"a\",\"u\":2}"},
+		{"takeover skips an epoch", "\x01{\"k\":5,\"m\":\"a\",\"e\":3,\"prev\":1}"},
+		{"wrong type", "\x01{\"k\":\"grant\"}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.in))
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode(%q) = %v, want ErrMalformed", tt.in, err)
+			}
+		})
+	}
+}
+
+func TestEncodeRejectsInvalid(t *testing.T) {
+	if _, err := Encode(Record{Kind: KindTakeover, Member: "m", Epoch: 1, Previous: 1}); err == nil {
+		t.Fatal("Encode accepted a takeover whose epoch is not previous+1")
+	}
+}
+
+// FuzzDecode checks that no input crashes the decoder and that whatever it accepts encodes
+// back to a record that decodes to the same value.
+func FuzzDecode(f *testing.F) {
+	p := testParams
+	for _, r := range []Record{
+		{Kind: KindHello, Member: "a"},
+		{Kind: KindDemand, Tenant: "t", Member: "a", Want: 2, Fresh: 1, Seen: -1},
+		{Kind: KindGrant, Tenant: "t", Member: "a", Epoch: 1, Params: &p, Slots: []Slot{{1, 1}}},
+		{Kind: KindReport, Tenant: "t", Member: "a", Slots: []Slot{{1, 1}}, Use: UseFinished},
+		{Kind: KindTakeover, Member: "a", Epoch: 1},
+	} {
+		b, err := Encode(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{1, '{', '}'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := Decode(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		again, err := Encode(r)
+		if err != nil {
+			t.Fatalf("Encode of a decoded record: %v", err)
+		}
+		r2, err := Decode(again)
+		if err != nil {
+			t.Fatalf("Decode of a re-encoded record: %v", err)
+		}
+		if diff := cmp.Diff(r, r2); diff != "" {
+			t.Fatalf("re-encoded record differs (-first +second):\n%s", diff)
+		}
+	})
+}
