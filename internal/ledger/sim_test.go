@@ -86,9 +86,10 @@ type sim struct {
 	pending   []simPending
 	appends   int
 	members   []*simMember
-	arrivals  []int64    // when each attempt reached the API
-	intervals [][2]int64 // when each attempt may have reached it, at the latest bound
-	voidSeen  int        // grants members read that their State refused (a stale sequencer's)
+	arrivals  []int64        // when each attempt reached the API
+	intervals [][2]int64     // when each attempt may have reached it, at the latest bound
+	voidSeen  int            // grants members read that their State refused (a stale sequencer's)
+	byMember  map[string]int // attempts started per member
 }
 
 func newSim(t *testing.T, seed uint64, members int, f simFaults) *sim {
@@ -98,6 +99,8 @@ func newSim(t *testing.T, seed uint64, members int, f simFaults) *sim {
 		p:   testParams,
 		cfg: DefaultSequencerConfig(),
 		f:   f,
+
+		byMember: map[string]int{},
 	}
 	for i := range members {
 		s.members = append(s.members, s.newMember(i, 0, false))
@@ -275,6 +278,7 @@ func (s *sim) start(m *simMember, sl Slot) {
 		m.fresh--
 	}
 	a := &simAttempt{slot: sl, start: s.now}
+	s.byMember[m.id]++
 	timeout := s.p.RequestTimeout.Milliseconds()
 	if s.rng.IntN(100) < s.f.uncertainPct {
 		a.answer = -1
@@ -396,6 +400,14 @@ func TestSimulationSteady(t *testing.T) {
 					t.Errorf("minute %d: %d requests, under 98%% of the limit %d", k+1, n, s.p.Limit)
 				}
 			}
+			// Equal demand, equal shares: each member gets roughly a third.
+			total := len(s.arrivals)
+			for id, n := range s.byMember {
+				if share := float64(n) / float64(total); share < 0.28 || share > 0.39 {
+					t.Errorf("member %s started %d of %d attempts (%.0f%%), want about a third", id, n, total, 100*share)
+				}
+			}
+			t.Logf("attempts per member: %v", s.byMember)
 		})
 	}
 }

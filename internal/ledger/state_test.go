@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -239,8 +240,8 @@ func TestAvailableAndOffsets(t *testing.T) {
 
 func TestApplyEncodedSkipsMalformed(t *testing.T) {
 	st := NewState()
-	if _, err := st.ApplyEncoded([]byte("\x01{"), 0, 0); err == nil {
-		t.Fatal("malformed record: no error")
+	if _, err := st.ApplyEncoded([]byte("\x01{"), 0, 0); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed record: error %v, want ErrMalformed", err)
 	}
 	b, err := Encode(takeover("s1", 1))
 	if err != nil {
