@@ -164,15 +164,17 @@ func (s *State) Apply(r Record, offset, logTime int64) bool {
 			if !ok || sl.member != r.Member {
 				continue // unknown, void or pruned slot, or not the grantee's: no hold depends on it
 			}
+			// The first final report decides and later ones change nothing: one slot is one
+			// attempt, so a second final report contradicts the first, and letting it extend a
+			// hold could over-commit a window the sequencer has already granted from.
+			if sl.hasFinal || sl.uncertain {
+				continue
+			}
 			switch r.Use {
 			case UseFinished, UseReturned:
-				if !sl.hasFinal {
-					sl.final, sl.hasFinal, changed = logTime, true, true
-				}
+				sl.final, sl.hasFinal, changed = logTime, true, true
 			case UseUncertain:
-				if !sl.uncertain {
-					sl.uncertain, changed = true, true
-				}
+				sl.uncertain, changed = true, true
 			}
 		}
 		return changed

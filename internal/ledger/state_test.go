@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -57,9 +58,10 @@ func TestHoldRule(t *testing.T) {
 		{"finished", []Record{report("t", "a", UseFinished, s1)}, []int64{g + 700}, g + 700 + 60_250},
 		{"returned", []Record{report("t", "a", UseReturned, s1)}, []int64{g + 30}, g + 30 + 60_250},
 		{"uncertain", []Record{report("t", "a", UseUncertain, s1)}, []int64{g + 5000}, g + horizonMs},
-		{"finished then uncertain", []Record{report("t", "a", UseFinished, s1), report("t", "a", UseUncertain, s1)}, []int64{g + 500, g + 600}, g + horizonMs},
+		{"finished then uncertain: the first final report decides", []Record{report("t", "a", UseFinished, s1), report("t", "a", UseUncertain, s1)}, []int64{g + 500, g + 600}, g + 500 + 60_250},
 		{"uncertain then finished", []Record{report("t", "a", UseUncertain, s1), report("t", "a", UseFinished, s1)}, []int64{g + 500, g + 600}, g + horizonMs},
 		{"first final report wins", []Record{report("t", "a", UseFinished, s1), report("t", "a", UseFinished, s1)}, []int64{g + 500, g + 9000}, g + 500 + 60_250},
+		{"returned then finished", []Record{report("t", "a", UseReturned, s1), report("t", "a", UseFinished, s1)}, []int64{g + 50, g + 900}, g + 50 + 60_250},
 		{"late report capped at claim+timeout", []Record{report("t", "a", UseFinished, s1)}, []int64{g + 20_000}, g + horizonMs},
 		{"report from another member ignored", []Record{report("t", "b", UseFinished, s1)}, []int64{g + 500}, g + horizonMs},
 		{"report for another tenant ignored", []Record{report("u", "a", UseFinished, s1)}, []int64{g + 500}, g + horizonMs},
@@ -273,5 +275,29 @@ func TestPruneKeepsHeldExact(t *testing.T) {
 func TestRebuildFrom(t *testing.T) {
 	if got, want := RebuildFrom(100_000, testParams), int64(100_000-horizonMs); got != want {
 		t.Fatalf("RebuildFrom = %d, want %d", got, want)
+	}
+}
+
+// TestReportsNeverExtendAHold checks on random ledgers that no report makes a slot held at a
+// time it was not held before the report: the sequencer grants from Held now, so a report
+// that extended a hold afterwards could over-commit the window.
+func TestReportsNeverExtendAHold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	entries := genLog(rng, 1500)
+	st := NewState()
+	for off, e := range entries {
+		var before []int
+		if e.rec.Kind == KindReport {
+			for _, d := range heldProbe {
+				before = append(before, st.Held(e.rec.Tenant, e.at+d))
+			}
+		}
+		st.Apply(e.rec, int64(off), e.at)
+		for i, b := range before {
+			d := heldProbe[i]
+			if after := st.Held(e.rec.Tenant, e.at+d); after > b {
+				t.Fatalf("offset %d: a %s report raised Held at +%d ms from %d to %d", off, e.rec.Use, d, b, after)
+			}
+		}
 	}
 }
