@@ -187,6 +187,9 @@ func Decode(b []byte) (Record, error) {
 	if err := json.Unmarshal(b[1:], &r); err != nil {
 		return Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	if len(r.Slots) == 0 {
+		r.Slots = nil // "s":[] names no slot, as an absent "s" does: one form, so a re-encoding is equal
+	}
 	if err := r.validate(); err != nil {
 		return Record{}, fmt.Errorf("%w: %s record: %w", ErrMalformed, r.Kind, err)
 	}
