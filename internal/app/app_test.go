@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/schemas"
 	"go.uber.org/zap"
 )
@@ -40,18 +41,7 @@ pipelines:
     variables:
       - {name: _a, value: after.a}
 `
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := c.Options(zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := loadOptions(t, dir, cfg)
 	if opts.Tenants["inline"].ReloadToken != nil {
 		t.Error("a tenant with an inline token has a ReloadToken")
 	}
@@ -101,6 +91,22 @@ pipelines:
     variables:
       - {name: _a, value: after.a}
 `
+	opts := loadOptions(t, dir, cfg)
+	value := []byte(`{"after":{"id":1,"a":"xxxxxxxx"}}`)
+	for _, tc := range []struct {
+		pipeline int
+		tooLarge bool
+	}{{0, true}, {1, false}} {
+		_, err := opts.Pipelines[tc.pipeline].Decoder.Decode(context.Background(), value)
+		if got := errors.Is(err, schemas.ErrTooLarge); got != tc.tooLarge || (got && !schemas.IsPermanent(err)) {
+			t.Errorf("pipeline %q: Decode: %v; want ErrTooLarge %v", opts.Pipelines[tc.pipeline].Name, err, tc.tooLarge)
+		}
+	}
+}
+
+// loadOptions writes cfg as dir/config.yaml, loads it and maps it to the connector's options.
+func loadOptions(t *testing.T, dir, cfg string) connector.Options {
+	t.Helper()
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -113,14 +119,5 @@ pipelines:
 	if err != nil {
 		t.Fatal(err)
 	}
-	value := []byte(`{"after":{"id":1,"a":"xxxxxxxx"}}`)
-	for _, tc := range []struct {
-		pipeline int
-		tooLarge bool
-	}{{0, true}, {1, false}} {
-		_, err := opts.Pipelines[tc.pipeline].Decoder.Decode(context.Background(), value)
-		if got := errors.Is(err, schemas.ErrTooLarge); got != tc.tooLarge || (got && !schemas.IsPermanent(err)) {
-			t.Errorf("pipeline %q: Decode: %v; want ErrTooLarge %v", opts.Pipelines[tc.pipeline].Name, err, tc.tooLarge)
-		}
-	}
+	return opts
 }
