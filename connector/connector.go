@@ -32,11 +32,14 @@ type Transformer interface {
 
 // Pipeline is one configured pipeline, compiled.
 type Pipeline struct {
-	Name      string
-	Topics    []string
-	Tenant    string
-	Decoder   Decoder
-	Transform Transformer
+	Name    string
+	Topics  []string
+	Tenant  string
+	Decoder Decoder
+	// KeyDecoder reads record keys (schemas.KeyDecoder: framed keys through the registry);
+	// nil reads every key as its bytes in a string.
+	KeyDecoder Decoder
+	Transform  Transformer
 	// OnLookupMiss is what a record whose lookup found no row does, as the compiled pipeline
 	// says ((*transform.Pipeline).OnLookupMiss): transform.LookupMissSkip (the default; the
 	// record is skipped), transform.LookupMissRetry (evaluated again until the row arrives or
@@ -50,7 +53,8 @@ type Pipeline struct {
 	// re-reads the record from its source.
 	Private bool
 
-	decode *schemas.RetryingDecoder // Decoder, retrying what IsTransientDecodeError accepts
+	decode    *schemas.RetryingDecoder // Decoder, retrying what IsTransientDecodeError accepts
+	decodeKey *schemas.RetryingDecoder // KeyDecoder likewise; nil when KeyDecoder is
 }
 
 // Options configure a Connector. Zero values take the documented defaults.
@@ -213,6 +217,9 @@ func New(opts Options) (*Connector, error) {
 			return nil, err
 		}
 		pl.decode = schemas.Retrying(pl.Decoder, opts.IsTransientDecodeError)
+		if pl.KeyDecoder != nil {
+			pl.decodeKey = schemas.Retrying(pl.KeyDecoder, opts.IsTransientDecodeError)
+		}
 		for _, t := range pl.Topics {
 			if other, dup := c.byTopic[t]; dup {
 				return nil, fmt.Errorf("topic %q is read by pipelines %q and %q", t, other.Name, pl.Name)

@@ -139,13 +139,26 @@ func (w *worker) applier(pl *Pipeline) applier {
 }
 
 func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) {
+	notify := func(err error, wait time.Duration) {
+		w.log.Warn("decoding failed for a reason a retry can fix; retrying", zap.String("pipeline", pl.Name),
+			zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
+			zap.Error(err), zap.Duration("backoff", wait))
+	}
+	var key any = string(r.kr.Key)
+	if pl.decodeKey != nil {
+		k, err := pl.decodeKey.DecodeNotify(ctx, r.kr.Key, notify)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // abandoned: shutdown or revoke
+			}
+			w.deadLetter(ctx, r, pl.Name, classDecode, err.Error())
+			return
+		}
+		key = k
+	}
 	var value any
 	if len(r.kr.Value) > 0 {
-		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, func(err error, wait time.Duration) {
-			w.log.Warn("decoding failed for a reason a retry can fix; retrying", zap.String("pipeline", pl.Name),
-				zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
-				zap.Error(err), zap.Duration("backoff", wait))
-		})
+		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, notify)
 		if err != nil {
 			if ctx.Err() != nil {
 				return // abandoned: shutdown or revoke
@@ -161,7 +174,7 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 		Partition: partition,
 		Offset:    offset,
 		Timestamp: r.kr.Timestamp,
-		Key:       string(r.kr.Key),
+		Key:       key,
 		Value:     value,
 	}
 	if len(r.kr.Headers) > 0 {

@@ -132,3 +132,72 @@ func TestWorkerHandle(t *testing.T) {
 		})
 	}
 }
+
+// keyTransform records the key each record reaches the transform with.
+type keyTransform struct{ keys []any }
+
+func (k *keyTransform) Apply(rec *transform.Record) (transform.Result, error) {
+	k.keys = append(k.keys, rec.Key)
+	return transform.Result{Outcome: transform.Filtered}, nil
+}
+
+// mapDecoder decodes every input to one map, as a registry decodes a framed Debezium key.
+type mapDecoder struct{}
+
+func (mapDecoder) Decode(_ context.Context, b []byte) (any, error) {
+	return map[string]any{"id": string(b)}, nil
+}
+
+// TestWorkerDecodesKey: with a key decoder the transform reads the decoded key (key.id);
+// without one, the key's bytes as a string; a key that does not decode is dead-lettered with
+// class decode and never reaches the transform.
+func TestWorkerDecodesKey(t *testing.T) {
+	tests := []struct {
+		name     string
+		keyDec   Decoder
+		wantKeys []any
+		wantDead []deadLetterClass
+	}{
+		{"no key decoder", nil, []any{"42"}, nil},
+		{"decoded key", mapDecoder{}, []any{map[string]any{"id": "42"}}, nil},
+		{"key does not decode", failingDecoder{}, nil, []deadLetterClass{classDecode}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &keyTransform{}
+			pl := &Pipeline{Name: "p", Topics: []string{"t"}, Tenant: "a", Decoder: nopDecoder{}, KeyDecoder: tc.keyDec, Transform: tr}
+			pl.decode = schemas.Retrying(pl.Decoder, nil)
+			if pl.KeyDecoder != nil {
+				pl.decodeKey = schemas.Retrying(pl.KeyDecoder, nil)
+			}
+			dead := &fakeDeadLetters{}
+			var st counters
+			env := &workerEnv{
+				byTopic: map[string]*Pipeline{"t": pl},
+				tenants: map[string]*tenant{},
+				flow:    newFlow(100, 1<<20, nil),
+				dead:    dead,
+				stats:   &st,
+				log:     zap.NewNop(),
+				now:     time.Now,
+			}
+			p := newPartition("t", 0)
+			r := &rec{kr: record{Topic: "t", Partition: 0, Offset: 1, Key: []byte("42"), Value: []byte("v")}, part: p}
+			r.size.Store(recOverhead)
+			p.add(r)
+			env.flow.admit(nil, 1, recOverhead)
+
+			newWorker(env, p).handle(context.Background(), r)
+
+			if diff := cmp.Diff(tc.wantKeys, tr.keys); diff != "" {
+				t.Errorf("keys the transform saw (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantDead, dead.classes); diff != "" {
+				t.Errorf("dead letters (-want +got):\n%s", diff)
+			}
+			if st.done.Load() != 1 {
+				t.Errorf("the record is not done")
+			}
+		})
+	}
+}

@@ -123,3 +123,42 @@ func TestCheckSampleAvro(t *testing.T) {
 		t.Errorf("the decoded tier %q is not in the request:\n%s", tier, out.String())
 	}
 }
+
+// TestCheckSampleKeys: a sample's key may be a string or a decoded key (JSON, or base64 Avro
+// with its .avsc, Confluent-framed as Debezium writes keys); check prints a decoded key, and a
+// key that does not decode is a decode dead letter.
+func TestCheckSampleKeys(t *testing.T) {
+	t.Setenv("ACME_TOKEN", "sample-token-value")
+	dir := t.TempDir()
+	schema := filepath.Join(dir, "key.avsc")
+	if err := os.WriteFile(schema, []byte(`{"type":"record","name":"Key","fields":[{"name":"id","type":"long"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	avroKey := base64.StdEncoding.EncodeToString([]byte{0, 0, 0, 0, 3, 0x54}) // framed; zig-zag 42
+	value := `"value":{"op":"u","after":{"interaction_id":"int-1","tier":"Gold","balance":"1","pin":"9"}}`
+	lines := strings.Join([]string{
+		`{"topic":"dbserver1.crm.customers","key":"42",` + value + `}`,
+		`{"topic":"dbserver1.crm.customers","key":{"id":42},` + value + `}`,
+		`{"topic":"dbserver1.crm.customers","keyBase64":"` + avroKey + `","keySchema":"` + schema + `",` + value + `}`,
+		`{"topic":"dbserver1.crm.customers","keyBase64":"gA==","keySchema":"` + schema + `",` + value + `}`,
+	}, "\n")
+	path := filepath.Join(dir, "keys.ndjson")
+	if err := os.WriteFile(path, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", "../../config.example.yaml", "--sample", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"keys.ndjson:1: pipeline=customers tenant=main",
+		`keys.ndjson:2: key={"id":42} pipeline=customers tenant=main`,
+		`keys.ndjson:3: key={"id":42} pipeline=customers tenant=main`,
+		"keys.ndjson:4: dead letter: pipeline=customers class=decode: decoding the key: ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q\n--- got:\n%s", want, got)
+		}
+	}
+}

@@ -271,23 +271,26 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		}
 	}
 	var registry *schemas.RegistryDecoder
+	registryDecoder := func() (*schemas.RegistryDecoder, error) {
+		if registry == nil {
+			ropts, err := cfg.RegistryOptsNotify(func(file string) {
+				log.Info("a schema registry secret file changed; using the new secret", zap.String("file", file))
+			})
+			if err != nil {
+				return nil, fmt.Errorf("schema registry: %w", err)
+			}
+			cl, err := sr.NewClient(ropts...)
+			if err != nil {
+				return nil, fmt.Errorf("schema registry: %w", err)
+			}
+			registry = schemas.NewRegistryDecoder(cl, schemas.WithLogger(log.Named("schemas")))
+		}
+		return registry, nil
+	}
 	formatDecoder := func(dc config.DecodeConfig) (schemas.Decoder, error) {
 		switch dc.Format {
 		case config.FormatAvroRegistry:
-			if registry == nil {
-				ropts, err := cfg.RegistryOptsNotify(func(file string) {
-					log.Info("a schema registry secret file changed; using the new secret", zap.String("file", file))
-				})
-				if err != nil {
-					return nil, fmt.Errorf("schema registry: %w", err)
-				}
-				cl, err := sr.NewClient(ropts...)
-				if err != nil {
-					return nil, fmt.Errorf("schema registry: %w", err)
-				}
-				registry = schemas.NewRegistryDecoder(cl, schemas.WithLogger(log.Named("schemas")))
-			}
-			return registry, nil
+			return registryDecoder()
 		case config.FormatAvro:
 			return avroDecoder(dc.SchemaFile)
 		default:
@@ -303,9 +306,25 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		}
 		return schemas.LimitSize(d, int(dc.MaxRecordBytes)), nil
 	}
+	// keyDecoder builds the key decoder of one pipeline or table: nil (keys read as strings)
+	// unless its keyFormat is avro-registry.
+	keyDecoder := func(dc config.DecodeConfig) (connector.Decoder, error) {
+		if dc.KeyFormat != config.FormatAvroRegistry {
+			return nil, nil
+		}
+		reg, err := registryDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return schemas.NewKeyDecoder(schemas.LimitSize(reg, int(dc.MaxRecordBytes))), nil
+	}
 	for i := range cfg.Pipelines {
 		pc := &cfg.Pipelines[i]
 		dec, err := decoder(pc.Decode)
+		if err != nil {
+			return connector.Options{}, fmt.Errorf("pipeline %q: %w", pc.Name, err)
+		}
+		keyDec, err := keyDecoder(pc.Decode)
 		if err != nil {
 			return connector.Options{}, fmt.Errorf("pipeline %q: %w", pc.Name, err)
 		}
@@ -314,6 +333,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			Topics:            pc.Topics,
 			Tenant:            pc.Tenant,
 			Decoder:           dec,
+			KeyDecoder:        keyDec,
 			Transform:         c.Pipelines[i],
 			OnLookupMiss:      c.Pipelines[i].OnLookupMiss(),
 			LookupRetryWindow: pc.LookupRetryWindow,
@@ -322,16 +342,25 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 	}
 	if c.Tables != nil {
 		decs := make([]tables.Decoder, len(cfg.Tables))
+		keyDecs := make([]tables.Decoder, len(cfg.Tables))
 		for i := range cfg.Tables {
 			d, err := decoder(cfg.Tables[i].Decode)
 			if err != nil {
 				return connector.Options{}, fmt.Errorf("table %q: %w", cfg.Tables[i].Name, err)
 			}
 			decs[i] = d
+			kd, err := keyDecoder(cfg.Tables[i].Decode)
+			if err != nil {
+				return connector.Options{}, fmt.Errorf("table %q: %w", cfg.Tables[i].Name, err)
+			}
+			if kd != nil {
+				keyDecs[i] = kd
+			}
 		}
 		if err := c.Tables.Prepare(tables.LoaderOptions{
 			KafkaOpts:              kopts,
 			Decoders:               decs,
+			KeyDecoders:            keyDecs,
 			IsTransientDecodeError: schemas.IsTransient,
 			Logger:                 log.Named("tables"),
 		}); err != nil {

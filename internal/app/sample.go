@@ -22,7 +22,14 @@ import (
 // SampleRecord is one line of a sample file (NDJSON) for `check --sample`.
 type SampleRecord struct {
 	Topic string `json:"topic"`
-	Key   string `json:"key,omitempty"`
+	// Key is the record's key: a JSON string for a string key, or any other JSON value for a
+	// key the registry would decode (keyFormat avro-registry), such as {"id": 42}.
+	Key json.RawMessage `json:"key,omitempty"`
+	// KeyBase64 is the key as bytes instead: Avro binary (Confluent-framed or not) decoded
+	// with KeySchema (a .avsc file path, relative to the sample file), or a string key when
+	// KeySchema is empty.
+	KeyBase64 string `json:"keyBase64,omitempty"`
+	KeySchema string `json:"keySchema,omitempty"`
 	// Value is the record's value as JSON (an object, or null for a tombstone): what the
 	// decoder would have produced, whatever the pipeline's format.
 	Value json.RawMessage `json:"value,omitempty"`
@@ -92,7 +99,18 @@ func (c *Compiled) sample(ctx context.Context, path string, line []byte, byTopic
 	if err != nil {
 		return fmt.Sprintf("pipeline=%s class=decode: %v", pc.Name, err)
 	}
-	rec := &transform.Record{Topic: s.Topic, Key: s.Key, Headers: s.Headers, Value: value, Timestamp: s.Timestamp}
+	key, err := sampleKey(ctx, path, &s)
+	if err != nil {
+		return fmt.Sprintf("pipeline=%s class=decode: decoding the key: %v", pc.Name, err)
+	}
+	if _, isString := key.(string); !isString {
+		kb, err := json.Marshal(key)
+		if err != nil {
+			return fmt.Sprintf("pipeline=%s class=decode: decoding the key: %v", pc.Name, err)
+		}
+		fmt.Fprintf(w, "key=%s ", kb)
+	}
+	rec := &transform.Record{Topic: s.Topic, Key: key, Headers: s.Headers, Value: value, Timestamp: s.Timestamp}
 	res, err := c.Pipelines[i].Apply(rec)
 	if err != nil {
 		return fmt.Sprintf("pipeline=%s class=transform: %v", pc.Name, err)
@@ -125,6 +143,32 @@ func (c *Compiled) sample(ctx context.Context, path string, line []byte, byTopic
 	return ""
 }
 
+// sampleKey returns the sample's key as the connector would give it to expressions: a string,
+// or the decoded value of a JSON or Avro key.
+func sampleKey(ctx context.Context, path string, s *SampleRecord) (any, error) {
+	if s.KeyBase64 != "" {
+		b, err := base64.StdEncoding.DecodeString(s.KeyBase64)
+		if err != nil {
+			return nil, fmt.Errorf("keyBase64: %w", err)
+		}
+		if s.KeySchema == "" {
+			return string(b), nil
+		}
+		return sampleAvro(ctx, path, s.KeySchema, b)
+	}
+	if len(s.Key) == 0 || string(s.Key) == "null" {
+		return "", nil
+	}
+	if s.Key[0] == '"' {
+		var k string
+		if err := json.Unmarshal(s.Key, &k); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	return schemas.NewJSONDecoder().Decode(ctx, s.Key)
+}
+
 func sampleValue(ctx context.Context, path string, s *SampleRecord) (any, error) {
 	if s.ValueBase64 == "" {
 		if len(s.Value) == 0 || string(s.Value) == "null" {
@@ -139,7 +183,12 @@ func sampleValue(ctx context.Context, path string, s *SampleRecord) (any, error)
 	if s.Schema == "" {
 		return schemas.NewJSONDecoder().Decode(ctx, b)
 	}
-	sp := s.Schema
+	return sampleAvro(ctx, path, s.Schema, b)
+}
+
+// sampleAvro decodes b, Avro binary (Confluent-framed or not), with the schema file schema.
+func sampleAvro(ctx context.Context, path, schema string, b []byte) (any, error) {
+	sp := schema
 	if !filepath.IsAbs(sp) {
 		sp = filepath.Join(filepath.Dir(path), sp)
 	}

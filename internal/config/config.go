@@ -253,7 +253,15 @@ type DecodeConfig struct {
 	// dead-lettered (a table skips it) without being decoded, so that one oversized or hostile
 	// record costs no more memory than the bound allows.
 	MaxRecordBytes ByteSize `yaml:"maxRecordBytes"`
+	// KeyFormat says how keys are read: KeyFormatString (the key's bytes as a string) or
+	// FormatAvroRegistry (a Confluent-framed key decoded through the registry, as Debezium's
+	// Avro converter writes keys; an unframed key stays a string). Default: avro-registry
+	// when Format is, string otherwise.
+	KeyFormat string `yaml:"keyFormat"`
 }
+
+// KeyFormatString is DecodeConfig.KeyFormat for keys read as strings.
+const KeyFormatString = "string"
 
 // DefaultMaxRecordBytes is decode.maxRecordBytes when it is not set: Kafka's default
 // message.max.bytes.

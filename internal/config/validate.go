@@ -196,11 +196,15 @@ func (l *loader) checkTLS(path string, t *TLSConfig) {
 func (l *loader) validateRegistry(c *Config) {
 	r := &c.SchemaRegistry
 	const p = "schemaRegistry"
-	needed := slices.ContainsFunc(c.Pipelines, func(pc PipelineConfig) bool { return pc.Decode.Format == FormatAvroRegistry })
+	needed := slices.ContainsFunc(c.Pipelines, func(pc PipelineConfig) bool {
+		return pc.Decode.Format == FormatAvroRegistry || pc.Decode.KeyFormat == FormatAvroRegistry
+	})
 	if needed && len(r.URLs) == 0 {
 		l.add(p+".urls", "at least one URL is required when a pipeline decodes avro-registry")
 	}
-	if !needed && slices.ContainsFunc(c.Tables, func(tc TableConfig) bool { return tc.Decode.Format == FormatAvroRegistry }) && len(r.URLs) == 0 {
+	if !needed && slices.ContainsFunc(c.Tables, func(tc TableConfig) bool {
+		return tc.Decode.Format == FormatAvroRegistry || tc.Decode.KeyFormat == FormatAvroRegistry
+	}) && len(r.URLs) == 0 {
 		l.add(p+".urls", "at least one URL is required when a table decodes avro-registry")
 	}
 	for i, s := range r.URLs {
@@ -412,6 +416,16 @@ func (l *loader) validateTables(c *Config) {
 func (l *loader) validateDecode(p string, d *DecodeConfig) {
 	if d.MaxRecordBytes <= 0 {
 		l.add(p+".maxRecordBytes", "must be greater than 0, got %s", strconv.FormatInt(int64(d.MaxRecordBytes), 10))
+	}
+	switch d.KeyFormat {
+	case "":
+		d.KeyFormat = KeyFormatString
+		if d.Format == FormatAvroRegistry {
+			d.KeyFormat = FormatAvroRegistry
+		}
+	case KeyFormatString, FormatAvroRegistry:
+	default:
+		l.add(p+".keyFormat", "must be string or avro-registry, got %s", l.show(p+".keyFormat", d.KeyFormat))
 	}
 	switch d.Format {
 	case FormatAvro:

@@ -21,6 +21,9 @@ type LoaderOptions struct {
 	KafkaOpts []kgo.Opt
 	// Decoders decode each table's values, in the order of the specs given to New.
 	Decoders []Decoder
+	// KeyDecoders read each table's keys, in the same order (schemas.KeyDecoder); nil (or a
+	// nil entry) reads keys as their bytes in a string.
+	KeyDecoders []Decoder
 	// IsTransientDecodeError tells a decode error a retry can fix (registry unreachable); nil
 	// treats every decode error as permanent: the record is skipped and counted.
 	IsTransientDecodeError func(error) bool
@@ -39,9 +42,18 @@ func (s *Set) Prepare(o LoaderOptions) error {
 		o.IsTransientDecodeError = func(error) bool { return false }
 	}
 	s.loader = o
+	if o.KeyDecoders != nil && len(o.KeyDecoders) != len(s.specs) {
+		return fmt.Errorf("tables: %d key decoders for %d tables", len(o.KeyDecoders), len(s.specs))
+	}
 	s.decoders = make([]*schemas.RetryingDecoder, len(o.Decoders))
 	for i, d := range o.Decoders {
 		s.decoders[i] = schemas.Retrying(d, o.IsTransientDecodeError)
+	}
+	s.keyDecoders = make([]*schemas.RetryingDecoder, len(s.specs))
+	for i, d := range o.KeyDecoders {
+		if d != nil {
+			s.keyDecoders[i] = schemas.Retrying(d, o.IsTransientDecodeError)
+		}
 	}
 	return nil
 }
@@ -108,13 +120,14 @@ func (s *Set) Run(ctx context.Context) error {
 			}
 			// Decode first, outside the lock: a decode may wait for the schema registry, and
 			// pipelines holding the tables (Hold) must not wait for that.
+			keys := make([]any, len(ftp.Records))
 			values := make([]any, len(ftp.Records))
 			usable := make([]bool, len(ftp.Records))
 			for i, r := range ftp.Records {
 				if r.Attrs.IsControl() {
 					continue
 				}
-				if usable[i], values[i], fatal = s.decode(ctx, byTopic[r.Topic], r, log); fatal != nil {
+				if usable[i], keys[i], values[i], fatal = s.decode(ctx, byTopic[r.Topic], r, log); fatal != nil {
 					return
 				}
 			}
@@ -124,7 +137,7 @@ func (s *Set) Run(ctx context.Context) error {
 				if !usable[i] {
 					continue
 				}
-				if fatal = s.applyRecord(&ev, byTopic[r.Topic], r, values[i], log); fatal != nil {
+				if fatal = s.applyRecord(&ev, byTopic[r.Topic], r, keys[i], values[i], log); fatal != nil {
 					return
 				}
 			}
@@ -236,34 +249,38 @@ func listEnds(ctx context.Context, adm *kadm.Client, topics []string) (map[topic
 	return out, nil
 }
 
-// decode decodes r's value for the tables at indexes which. ok is false for a record that does
-// not decode (skipped, counted and logged); the error is ctx's, when it ends during retries of
-// a transient failure.
-func (s *Set) decode(ctx context.Context, which []int, r *kgo.Record, log *zap.Logger) (ok bool, value any, _ error) {
-	if len(r.Value) == 0 {
-		return true, nil, nil
+// decode decodes r's key and value for the tables at indexes which. ok is false for a record
+// that does not decode (skipped, counted and logged); the error is ctx's, when it ends during
+// retries of a transient failure.
+func (s *Set) decode(ctx context.Context, which []int, r *kgo.Record, log *zap.Logger) (ok bool, key, value any, _ error) {
+	key = string(r.Key)
+	var err error
+	if kd := s.keyDecoders[which[0]]; kd != nil {
+		key, err = kd.Decode(ctx, r.Key)
 	}
-	v, err := s.decoders[which[0]].Decode(ctx, r.Value)
+	if err == nil && len(r.Value) > 0 {
+		value, err = s.decoders[which[0]].Decode(ctx, r.Value)
+	}
 	if err == nil {
-		return true, v, nil
+		return true, key, value, nil
 	}
 	if ctx.Err() != nil {
-		return false, nil, ctx.Err()
+		return false, nil, nil, ctx.Err()
 	}
 	for _, i := range which {
 		s.metrics.record(s.specs[i].Name, actionError)
 	}
 	log.Warn("a table record does not decode; skipped", zap.String("topic", r.Topic),
 		zap.Int32("partition", r.Partition), zap.Int64("offset", r.Offset), zap.Error(err))
-	return false, nil, nil
+	return false, nil, nil, nil
 }
 
 // applyRecord applies a decoded record to the tables at indexes which. Only ErrFull is
 // returned; a record a table cannot use is skipped, counted and logged.
-func (s *Set) applyRecord(ev *transform.Evaluator, which []int, r *kgo.Record, value any, log *zap.Logger) error {
+func (s *Set) applyRecord(ev *transform.Evaluator, which []int, r *kgo.Record, key, value any, log *zap.Logger) error {
 	ev.Set(&transform.Record{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
-		Key: string(r.Key), Headers: headers(r), Value: value,
+		Key: key, Headers: headers(r), Value: value,
 	})
 	for _, i := range which {
 		name := s.specs[i].Name

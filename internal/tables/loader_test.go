@@ -241,6 +241,40 @@ func TestSetTombstoneByKafkaKey(t *testing.T) {
 	}
 }
 
+// TestSetDecodesKeys: with a key decoder (as keyFormat avro-registry gives for Debezium's
+// framed keys) the table's key expression reads the decoded key (key.id), for rows and for
+// tombstones, which carry only the key.
+func TestSetDecodesKeys(t *testing.T) {
+	seeds := kafkatest.Brokers(t)
+	topic := kafkatest.UniqueName(t, "customers")
+	kafkatest.CreateTopic(t, seeds, topic, 1)
+	spec := customersSpec(t, topic, 0)
+	spec.Key = mustExpr(t, "key.id")
+	keyed := func(r *kgo.Record, id int) *kgo.Record {
+		r.Key = fmt.Appendf(nil, `{"id":%d}`, id)
+		return r
+	}
+	kafkatest.ProduceSync(t, seeds, keyed(customer(t, topic, 1, "gold"), 1), keyed(customer(t, topic, 2, "gold"), 2),
+		keyed(&kgo.Record{Topic: topic}, 1))
+	s, err := New([]Spec{spec}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare(LoaderOptions{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100 * time.Millisecond)},
+		Decoders: []Decoder{schemas.NewJSONDecoder()}, KeyDecoders: []Decoder{schemas.NewJSONDecoder()},
+		Logger: zaptest.NewLogger(t)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{set: s, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- s.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	r.waitCaughtUp(t)
+	if r.set.Lookup("customers", "1") != nil || r.set.Lookup("customers", "2") == nil {
+		t.Fatalf("after a tombstone keyed {id: 1}: 1 = %v, 2 = %v; want nil and a row", r.set.Lookup("customers", "1"), r.set.Lookup("customers", "2"))
+	}
+}
+
 func TestSetBoundStopsRun(t *testing.T) {
 	seeds := kafkatest.Brokers(t)
 	topic := kafkatest.UniqueName(t, "customers")

@@ -67,8 +67,9 @@ type Set struct {
 	order  []string // table names in config order
 	now    func() time.Time
 
-	loader   LoaderOptions
-	decoders []*schemas.RetryingDecoder // loader.Decoders, retrying transient failures
+	loader      LoaderOptions
+	decoders    []*schemas.RetryingDecoder // loader.Decoders, retrying transient failures
+	keyDecoders []*schemas.RetryingDecoder // loader.KeyDecoders likewise; nil entries read strings
 
 	caughtUp     chan struct{}
 	caughtUpOnce sync.Once
