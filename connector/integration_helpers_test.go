@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"slices"
 	"strconv"
@@ -319,6 +320,59 @@ type cluster struct {
 	adm  *kadm.Client
 }
 
+// owners returns the partitions each member of group owns, by client id, and whether the
+// group is stable. It asks with the API of the group's protocol (KAFKA_GROUP_PROTOCOL):
+// DescribeGroups for a classic group, ConsumerGroupDescribe for a KIP-848 one, where a member
+// owns a partition once its assignment has reached its target.
+func (c *cluster) owners(group string) (map[string][]int32, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	out := map[string][]int32{}
+	if len(kafkatest.GroupOpts(c.t)) > 0 {
+		groups, err := c.adm.DescribeConsumerGroups(ctx, group)
+		if err != nil {
+			return nil, false
+		}
+		g, ok := groups[group]
+		if !ok || g.Err != nil || g.State != "Stable" {
+			return nil, false
+		}
+		for _, m := range g.Members {
+			if !maps.EqualFunc(m.Assignment, m.TargetAssignment, func(a, b map[int32]struct{}) bool { return maps.Equal(a, b) }) {
+				return nil, false
+			}
+			for _, ps := range m.Assignment {
+				for p := range ps {
+					out[m.ClientID] = append(out[m.ClientID], p)
+				}
+			}
+			if _, ok := out[m.ClientID]; !ok {
+				out[m.ClientID] = nil
+			}
+		}
+		return out, true
+	}
+	groups, err := c.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil, false
+	}
+	g, ok := groups[group]
+	if !ok || g.State != "Stable" {
+		return nil, false
+	}
+	for _, m := range g.Members {
+		as, ok := m.Assigned.AsConsumer()
+		if !ok {
+			return nil, false
+		}
+		out[m.ClientID] = nil
+		for _, tp := range as.Topics {
+			out[m.ClientID] = append(out[m.ClientID], tp.Partitions...)
+		}
+	}
+	return out, true
+}
+
 func newCluster(t *testing.T, opts ...kgo.Opt) *cluster {
 	t.Helper()
 	cl, err := kgo.NewClient(opts...)
@@ -326,6 +380,9 @@ func newCluster(t *testing.T, opts ...kgo.Opt) *cluster {
 		t.Fatalf("creating kafka client: %v", err)
 	}
 	t.Cleanup(cl.Close)
+	// The connectors the test starts join their group with the protocol KAFKA_GROUP_PROTOCOL
+	// names; the group options are ignored by clients without a group.
+	opts = append(slices.Clone(opts), kafkatest.GroupOpts(t)...)
 	return &cluster{t: t, opts: opts, cl: cl, adm: kadm.NewClient(cl)}
 }
 

@@ -405,34 +405,19 @@ func TestIntegrationRebalance(t *testing.T) {
 	// Wait until the group is stable with both members owning partitions, and learn A's.
 	var aParts []int32
 	waitFor(t, 30*time.Second, "both instances to own partitions", func() bool {
-		aParts = nil
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		defer cancel()
-		groups, err := k.adm.DescribeGroups(ctx, group)
-		if err != nil {
-			return false
-		}
-		g, ok := groups[group]
-		if !ok || g.State != "Stable" || len(g.Members) != 2 {
+		owners, ok := k.owners(group)
+		if !ok || len(owners) != 2 {
 			return false
 		}
 		owned := 0
-		for _, m := range g.Members {
-			as, ok := m.Assigned.AsConsumer()
-			if !ok {
+		for client, parts := range owners {
+			if len(parts) == 0 {
 				return false
 			}
-			n := 0
-			for _, tp := range as.Topics {
-				n += len(tp.Partitions)
-				if m.ClientID == "conn-a" {
-					aParts = append(aParts, tp.Partitions...)
-				}
+			owned += len(parts)
+			if client == "conn-a" {
+				aParts = parts
 			}
-			if n == 0 {
-				return false
-			}
-			owned += n
 		}
 		return owned == 6 && b.c.Stats().Consumed > 0
 	})

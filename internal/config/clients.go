@@ -46,6 +46,11 @@ func (c *Config) KafkaOptsNotify(onPasswordChange func(file string)) ([]kgo.Opt,
 	if k.IsolationLevel != ReadUncommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
+	if k.GroupProtocol == GroupProtocolConsumer {
+		// KIP-848: the broker's uniform assignor, as the default cooperative-sticky
+		// balancer asks for. kgo falls back to the classic protocol on a broker without it.
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
 	if k.FetchMaxBytes > kgoMaxReadBytes {
 		opts = append(opts, kgo.BrokerMaxReadBytes(int32(k.FetchMaxBytes)))
 	}

@@ -72,7 +72,19 @@ type KafkaConfig struct {
 	// IsolationLevel is read_committed (the default: records of aborted or still open
 	// transactions are never delivered) or read_uncommitted.
 	IsolationLevel string `yaml:"isolationLevel"`
+	// GroupProtocol is classic (the default: every Kafka version, client-side assignment) or
+	// consumer (KIP-848: the broker assigns partitions; Kafka 4.0+, 4.3+ recommended). With
+	// consumer the session timeout and heartbeat interval are the broker's
+	// group.consumer.* settings and sessionTimeout, heartbeatInterval and rebalanceTimeout
+	// are not used.
+	GroupProtocol string `yaml:"groupProtocol"`
 }
+
+// What KafkaConfig.GroupProtocol may be.
+const (
+	GroupProtocolClassic  = "classic"
+	GroupProtocolConsumer = "consumer"
+)
 
 // What KafkaConfig.IsolationLevel may be.
 const (
@@ -338,6 +350,7 @@ func defaultConfig() *Config {
 			HeartbeatInterval: 3 * time.Second,
 			DialTimeout:       10 * time.Second,
 			IsolationLevel:    ReadCommitted,
+			GroupProtocol:     GroupProtocolClassic,
 		},
 		DeadLetter: DeadLetterConfig{IncludeValue: true},
 		Connector: ConnectorConfig{

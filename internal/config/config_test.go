@@ -84,6 +84,7 @@ func baseWant() *Config {
 			HeartbeatInterval: 3 * time.Second,
 			DialTimeout:       10 * time.Second,
 			IsolationLevel:    "read_committed",
+			GroupProtocol:     "classic",
 		},
 		SchemaRegistry: RegistryConfig{URLs: []string{"http://localhost:8081"}},
 		Tenants: map[string]*TenantConfig{"main": {
@@ -195,6 +196,9 @@ func TestBrokenConfigs(t *testing.T) {
 		{name: "sasl mechanism",
 			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: GSSAPI, username: u, password: p}",
 			want: []string{`test.yaml:3: kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "GSSAPI"`}},
+		{name: "group protocol",
+			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  groupProtocol: next-gen",
+			want: []string{`test.yaml:3: kafka.groupProtocol: must be classic or consumer, got "next-gen"`}},
 		{name: "isolation level",
 			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  isolationLevel: committed",
 			want: []string{`test.yaml:3: kafka.isolationLevel: must be read_committed or read_uncommitted, got "committed"`}},

@@ -88,6 +88,11 @@ func (l *loader) validateKafka(k *KafkaConfig) {
 	default:
 		l.add("kafka.isolationLevel", "must be read_committed or read_uncommitted, got %s", l.show("kafka.isolationLevel", k.IsolationLevel))
 	}
+	switch k.GroupProtocol {
+	case GroupProtocolClassic, GroupProtocolConsumer:
+	default:
+		l.add("kafka.groupProtocol", "must be classic or consumer, got %s", l.show("kafka.groupProtocol", k.GroupProtocol))
+	}
 	l.validateSASL(&k.SASL, k.TLS.Enabled)
 	if k.FetchMaxBytes < 1 || k.FetchMaxBytes > GiB {
 		l.add("kafka.fetchMaxBytes", "must be between 1 and 1GiB, got %d", k.FetchMaxBytes)

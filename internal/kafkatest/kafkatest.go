@@ -41,6 +41,10 @@ const (
 	// EnvBrokers names the variable holding a real cluster's comma-separated bootstrap addresses.
 	EnvBrokers = "KAFKA_BROKERS"
 
+	// EnvGroupProtocol names the variable choosing the consumer group protocol of the
+	// connectors tests start: classic (unset) or consumer (KIP-848).
+	EnvGroupProtocol = "KAFKA_GROUP_PROTOCOL"
+
 	// DefaultPartitions is the partition count of auto-created topics on the fake cluster, the
 	// same as num.partitions in scripts/kafka.sh's broker.
 	DefaultPartitions = 6
@@ -76,6 +80,21 @@ func Brokers(t testing.TB) []string {
 	}
 	t.Cleanup(c.Close)
 	return c.ListenAddrs()
+}
+
+// GroupOpts returns the client options of the group protocol KAFKA_GROUP_PROTOCOL names (as
+// kafka.groupProtocol does in the config): kgo.ServerSideBalancer for consumer, none for
+// classic or unset. Both the fake cluster and Kafka 4.x brokers speak either protocol.
+func GroupOpts(t testing.TB) []kgo.Opt {
+	switch p := os.Getenv(EnvGroupProtocol); p {
+	case "", "classic":
+		return nil
+	case "consumer":
+		return []kgo.Opt{kgo.ServerSideBalancer()}
+	default:
+		t.Fatalf("kafkatest: %s=%q: want classic or consumer", EnvGroupProtocol, p)
+		return nil
+	}
 }
 
 // splitSeeds splits a comma-separated address list, dropping blanks.
