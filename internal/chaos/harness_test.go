@@ -374,6 +374,9 @@ kafka:
   heartbeatInterval: 500ms
   rebalanceTimeout: 20s
   dialTimeout: 3s
+{{- if .GroupProtocol}}
+  groupProtocol: {{.GroupProtocol}}
+{{- end}}
 tenants:
   {{.Tenant}}:
     baseURL: {{.URL}}
@@ -459,6 +462,9 @@ func (e *Env) WriteConfig(name string, o ConfigOptions) string {
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Brokers": strings.Join(e.Broker.Seeds, ", "), "Group": e.Group, "Tenant": simTenant,
 		"URL": e.SimURL, "CAFile": e.CAFile, "Topic": e.Topic, "DLQ": e.DLQ, "O": o,
+		// KAFKA_GROUP_PROTOCOL (classic or consumer) picks the group protocol, as in the
+		// integration tests: CI runs the rebalance, crash and shutdown scenarios with both.
+		"GroupProtocol": os.Getenv("KAFKA_GROUP_PROTOCOL"),
 	})
 	if err != nil {
 		e.T.Fatalf("rendering config: %v", err)
