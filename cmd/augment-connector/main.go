@@ -52,6 +52,8 @@ commands:
                         validate a config offline, and show what sample records would send;
                         exit 1 when there are problems
   demo [--events N]     run a broker, registry, simulator, producer and the connector in one process
+  test FILE...          run pipeline tests (YAML: input records, table rows and the expected
+                        requests, skips or dead letters) offline; exit 1 when one fails
   replay --config FILE [--from DLQ_TOPIC]
                         re-process dead-lettered records through their pipelines, then exit
   get --config FILE [--tenant NAME] IDENTIFIER
@@ -97,6 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demo.RunCommand(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = cmdReplay(ctx, args[1:], stdout, stderr)
+	case "test":
+		err = cmdTest(ctx, args[1:], stdout, stderr)
 	case "get":
 		err = cmdGet(ctx, args[1:], stdout, stderr)
 	case "sim":
@@ -118,6 +122,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errBadFlags):
 		return 2
+	case errors.Is(err, errTestsFailed):
+		return 1
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, err)
 		return 2

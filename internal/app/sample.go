@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/api"
 	"github.com/augment-connector/augment-connector/schemas"
 	"github.com/augment-connector/augment-connector/transform"
@@ -90,57 +92,122 @@ func (c *Compiled) sample(ctx context.Context, path string, line []byte, byTopic
 	if err := dec.Decode(&s); err != nil {
 		return "class=sample: " + err.Error()
 	}
+	o := c.evaluate(ctx, path, &s, byTopic, false)
+	if o.Pipeline == "" {
+		return o.DeadLetter
+	}
+	if o.DeadLetter != "" {
+		return fmt.Sprintf("pipeline=%s class=%s: %s", o.Pipeline, o.Class, o.DeadLetter)
+	}
+	if o.Key != "" {
+		fmt.Fprintf(w, "key=%s ", o.Key)
+	}
+	if o.LookupMiss != "" {
+		// Samples run without table data: every lookup misses.
+		fmt.Fprintf(w, "pipeline=%s lookup(%q) found no row (samples run with empty tables); onLookupMiss: %s\n", o.Pipeline, o.LookupMiss, o.OnLookupMiss)
+	}
+	if o.Outcome != transform.Write {
+		fmt.Fprintf(w, "pipeline=%s %s (%s)\n", o.Pipeline, o.Outcome, o.Reason)
+		return ""
+	}
+	fmt.Fprintf(w, "pipeline=%s tenant=%s\n", o.Pipeline, o.Tenant)
+	for _, r := range o.Requests {
+		shown := make([]api.Variable, len(r.Variables))
+		copy(shown, r.Variables)
+		for j := range shown {
+			if shown[j].Privacy {
+				shown[j].Value = maskedValue
+			}
+		}
+		fmt.Fprintf(w, "  POST %s%s\n  %s\n", api.PathPrefix, url.PathEscape(r.Identifier), api.AppendRequest(nil, shown, o.dataForm))
+	}
+	return ""
+}
+
+// outcome is what one record would do, offline: the requests it makes, or why it makes none.
+type outcome struct {
+	Pipeline, Tenant string
+	Key              string // the decoded key as JSON, when it is not a string
+	Outcome          transform.Outcome
+	Reason           string // why it was filtered or skipped
+	LookupMiss       string // the table a lookup found no row in
+	OnLookupMiss     string
+	Class            string // the dead-letter class, when DeadLetter is set
+	DeadLetter       string // the dead-letter reason ("" when none); with Pipeline "", a sample error
+	Requests         []outcomeRequest
+	dataForm         bool
+}
+
+type outcomeRequest struct {
+	Identifier string
+	Variables  []api.Variable
+}
+
+// evaluate runs one record through its pipeline as the connector would, minus the network:
+// decode, transform, the lookup-miss policy, and the split into requests of at most 50
+// variables. Lookups read c.Tables as they stand. With final, they hold every row the record
+// can ever find (a pipeline test's), so a miss ends as the connector's policy ends it: skipped,
+// or dead-lettered (retry too, once its window passed); without (check --sample, whose tables
+// are empty), the miss is reported beside what the expressions made of it.
+func (c *Compiled) evaluate(ctx context.Context, path string, s *SampleRecord, byTopic map[string]int, final bool) outcome {
 	i, ok := byTopic[s.Topic]
 	if !ok {
-		return fmt.Sprintf("class=sample: no pipeline reads topic %q", s.Topic)
+		return outcome{DeadLetter: fmt.Sprintf("class=sample: no pipeline reads topic %q", s.Topic)}
 	}
 	pc := &c.Config.Pipelines[i]
-	value, err := sampleValue(ctx, path, &s)
+	o := outcome{Pipeline: pc.Name, Tenant: pc.Tenant, OnLookupMiss: pc.OnLookupMiss}
+	o.dataForm = c.Config.Tenants[pc.Tenant] != nil && c.Config.Tenants[pc.Tenant].BodyForm == "data"
+	value, err := sampleValue(ctx, path, s)
 	if err != nil {
-		return fmt.Sprintf("pipeline=%s class=decode: %v", pc.Name, err)
+		o.Class, o.DeadLetter = "decode", err.Error()
+		return o
 	}
-	key, err := sampleKey(ctx, path, &s)
+	key, err := sampleKey(ctx, path, s)
 	if err != nil {
-		return fmt.Sprintf("pipeline=%s class=decode: decoding the key: %v", pc.Name, err)
+		o.Class, o.DeadLetter = "decode", "decoding the key: "+err.Error()
+		return o
 	}
 	if _, isString := key.(string); !isString {
 		kb, err := json.Marshal(key)
 		if err != nil {
-			return fmt.Sprintf("pipeline=%s class=decode: decoding the key: %v", pc.Name, err)
+			o.Class, o.DeadLetter = "decode", "decoding the key: "+err.Error()
+			return o
 		}
-		fmt.Fprintf(w, "key=%s ", kb)
+		o.Key = string(kb)
 	}
 	rec := &transform.Record{Topic: s.Topic, Key: key, Headers: s.Headers, Value: value, Timestamp: s.Timestamp}
 	res, err := c.Pipelines[i].Apply(rec)
 	if err != nil {
-		return fmt.Sprintf("pipeline=%s class=transform: %v", pc.Name, err)
+		o.Class, o.DeadLetter = "transform", err.Error()
+		return o
 	}
-	if res.LookupMiss != "" {
-		// Samples run without table data: every lookup misses.
-		fmt.Fprintf(w, "pipeline=%s lookup(%q) found no row (samples run with empty tables); onLookupMiss: %s\n", pc.Name, res.LookupMiss, pc.OnLookupMiss)
-	}
-	switch res.Outcome {
-	case transform.Write:
-	default:
-		fmt.Fprintf(w, "pipeline=%s %s (%s)\n", pc.Name, res.Outcome, res.Reason)
-		return ""
-	}
-	shown := make([]api.Variable, len(res.Variables))
-	copy(shown, res.Variables)
-	for j := range shown {
-		if shown[j].Privacy {
-			shown[j].Value = maskedValue
+	o.Outcome, o.Reason = res.Outcome, res.Reason
+	o.LookupMiss = res.LookupMiss
+	if res.LookupMiss != "" && final {
+		switch pc.OnLookupMiss {
+		case transform.LookupMissRetry, transform.LookupMissDeadLetter:
+			// Offline the rows are final: a retry would end as the window's dead letter.
+			o.Class, o.DeadLetter = connector.ClassLookupMiss, fmt.Sprintf("lookup(%q) found no row", res.LookupMiss)
+			return o
+		default:
+			o.Outcome, o.Reason = transform.Skipped, connector.ReasonLookupMiss
+			return o
 		}
 	}
-	fmt.Fprintf(w, "pipeline=%s tenant=%s\n", pc.Name, pc.Tenant)
-	dataForm := c.Config.Tenants[pc.Tenant] != nil && c.Config.Tenants[pc.Tenant].BodyForm == "data"
+	if res.Outcome != transform.Write {
+		return o
+	}
+	if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
+		o.Outcome, o.Reason = transform.Skipped, transform.ReasonNoVariables
+		return o
+	}
 	for _, id := range res.Identifiers {
-		for start := 0; start < len(shown); start += api.MaxVariablesPerRequest {
-			end := min(start+api.MaxVariablesPerRequest, len(shown))
-			fmt.Fprintf(w, "  POST %s%s\n  %s\n", api.PathPrefix, url.PathEscape(id), api.AppendRequest(nil, shown[start:end], dataForm))
+		for start := 0; start < len(res.Variables); start += api.MaxVariablesPerRequest {
+			end := min(start+api.MaxVariablesPerRequest, len(res.Variables))
+			o.Requests = append(o.Requests, outcomeRequest{Identifier: id, Variables: slices.Clone(res.Variables[start:end])})
 		}
 	}
-	return ""
+	return o
 }
 
 // sampleKey returns the sample's key as the connector would give it to expressions: a string,

@@ -328,3 +328,27 @@ const (
 	actionExpired = "expired"
 	actionError   = "error"
 )
+
+// ApplyRecord applies one decoded record to every table reading rec.Topic, as the loader
+// does with a record it read from Kafka, and returns the first table's error: ErrFull when
+// a bound refuses it, or why a table cannot use it. It is for offline runs (`augment-connector
+// test` feeds the tables a test's rows), not for a Set being run.
+func (s *Set) ApplyRecord(rec *transform.Record) error {
+	var ev transform.Evaluator
+	ev.Set(rec)
+	defer ev.Reset()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	var first error
+	for i := range s.specs {
+		if s.specs[i].Topic != rec.Topic {
+			continue
+		}
+		action, err := s.apply(&ev, i, rec.Timestamp)
+		s.metrics.record(s.specs[i].Name, action)
+		if err != nil && first == nil {
+			first = fmt.Errorf("table %q: %w", s.specs[i].Name, err)
+		}
+	}
+	return first
+}
