@@ -265,6 +265,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
+	// How the pipelines use the API: what the API accepts but agents or the IVR may not want.
+	for _, w := range compiled.Lint() {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	tablesNote := ""
 	if n := len(cfg.Tables); n > 0 {
 		tablesNote = fmt.Sprintf("%d tables, ", n)

@@ -295,6 +295,9 @@ type VariableConfig struct {
 	DisplayName StringAttr `yaml:"displayName"`
 	DataType    StringAttr `yaml:"dataType"`
 	Privacy     BoolAttr   `yaml:"privacy"`
+	// Note documents the variable; nothing reads it. check asks for one on a variable both
+	// private and tested by the IVR, to say why (README, "Before you deploy").
+	Note string `yaml:"note"`
 }
 
 // DeadLetterConfig is where records that cannot succeed go.
@@ -402,6 +405,9 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte, name string) (*Config, error) {
 	return newLoader(name, "", os.LookupEnv, readSmallFile).load(data)
 }
+
+// File is the config file's name as given to Load or Parse, for messages about it.
+func (c *Config) File() string { return c.file }
 
 // Line is the line of the key at path ("tenants.main.token", "pipelines[0].variables[2].ivr"),
 // or of its nearest ancestor present in the file, or 0.
