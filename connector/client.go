@@ -380,6 +380,15 @@ func isInteger(v string) bool {
 	return true
 }
 
+// StatusError is an answer of the API other than the one asked for, with its status: a 404
+// for an interaction that does not exist proves the token was accepted, a 401 that it was not.
+type StatusError struct {
+	Status  int
+	Message string // what the answer said, never the token
+}
+
+func (e *StatusError) Error() string { return e.Message }
+
 // GetInteraction reads an interaction's context and variables through the API's GET, for an
 // operator who wants to see what landed. It makes one attempt, outside any pacer: callers
 // should use it sparingly, as it counts against the tenant's budget.
@@ -411,7 +420,7 @@ func GetInteraction(ctx context.Context, o TenantOptions, identifier string) (ap
 	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrBody))
-		return api.Interaction{}, fmt.Errorf("reading interaction: %s", errorMessage(resp.StatusCode, b))
+		return api.Interaction{}, &StatusError{Status: resp.StatusCode, Message: "reading interaction: " + errorMessage(resp.StatusCode, b)}
 	}
 	var ia api.Interaction
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ia); err != nil {

@@ -60,6 +60,9 @@ const (
 	// HeaderTombstone is "true" on the dead letter of a real tombstone (a record whose value
 	// is null), so that it is told apart from a dead letter whose value was omitted.
 	HeaderTombstone = "augment.source.tombstone"
+	// HeaderCheck marks the empty record `check --live` writes to the dead-letter topic to
+	// prove it may; replay skips it.
+	HeaderCheck = "augment.check"
 )
 
 // Values of HeaderValueOmitted.

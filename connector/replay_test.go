@@ -71,6 +71,9 @@ func TestIntegrationReplay(t *testing.T) {
 		t.Fatalf("dead-letter topic holds %d records, want %d (records of late interactions + the ghost)", n, lateRecords)
 	}
 
+	// check --live proved it may write to the dead-letter topic: replay skips that record.
+	k.produce([]*kgo.Record{{Topic: dlq, Headers: []kgo.RecordHeader{{Key: connector.HeaderCheck, Value: []byte("live")}}}})
+
 	for id := range late {
 		if err := e.srv.CreateInteraction(simTenant, api.Interaction{InteractionID: id}); err != nil {
 			t.Fatal(err)

@@ -3,10 +3,12 @@ package connector
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/transform"
@@ -104,6 +106,10 @@ func (w *worker) run(ctx context.Context) {
 // handle finds r's pipeline (when replaying, the one of the source its headers name),
 // re-reads a replayed record whose value was omitted, and processes it.
 func (w *worker) handle(ctx context.Context, r *rec) {
+	if w.replay && slices.ContainsFunc(r.kr.Headers, func(h kgo.RecordHeader) bool { return h.Key == HeaderCheck }) {
+		w.done(r) // check --live's proof of write access: no record of any source
+		return
+	}
 	src, _, _ := w.sourceOf(r)
 	pl := w.byTopic[src]
 	if pl == nil {

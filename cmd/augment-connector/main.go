@@ -48,9 +48,10 @@ const usage = `usage: augment-connector <command> [flags]
 
 commands:
   run --config FILE     consume and write, until SIGTERM
-  check --config FILE [--sample FILE]
+  check --config FILE [--sample FILE] [--live]
                         validate a config offline, and show what sample records would send;
-                        exit 1 when there are problems
+                        --live also checks brokers, topics, group, registry, dead-letter topic
+                        and tokens; exit 1 when there are problems
   demo [--events N]     run a broker, registry, simulator, producer and the connector in one process
   test FILE...          run pipeline tests (YAML: input records, table rows and the expected
                         requests, skips or dead letters) offline; exit 1 when one fails
@@ -94,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		err = cmdRun(ctx, args[1:], stderr)
 	case "check":
-		err = cmdCheck(args[1:], stdout, stderr)
+		err = cmdCheck(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demo.RunCommand(ctx, args[1:], stdout, stderr)
 	case "replay":
@@ -244,11 +245,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file to check")
 	sample := fs.String("sample", "", "NDJSON file of records to run through the pipelines offline, printing the requests each would produce or its dead-letter reason")
+	live := fs.Bool("live", false, "also check the environment: brokers, topics, group, registry subjects, the dead-letter topic (one marked write) and each tenant's token (one GET, which counts against its budget)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -278,15 +280,19 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		t := cfg.Tenants[name]
 		fmt.Fprintf(stdout, "tenant %s: POST %s/{identifier}\n", name, connector.BaseEndpoint(t.BaseURL()))
 	}
-	if *sample == "" {
-		return nil
+	if *sample != "" {
+		problems, err := compiled.CheckSamples(ctx, *sample, stdout)
+		if err != nil {
+			return err
+		}
+		if problems > 0 {
+			return fmt.Errorf("%s: %d records would be dead-lettered", *sample, problems)
+		}
 	}
-	problems, err := compiled.CheckSamples(context.Background(), *sample, stdout)
-	if err != nil {
-		return err
-	}
-	if problems > 0 {
-		return fmt.Errorf("%s: %d records would be dead-lettered", *sample, problems)
+	if *live {
+		if failed := compiled.CheckLive(ctx, stdout, nopLogger()); failed > 0 {
+			return fmt.Errorf("%d live check(s) failed", failed)
+		}
 	}
 	return nil
 }
