@@ -127,7 +127,9 @@ func TestCheckLive(t *testing.T) {
 		edit func(string) string
 		want string
 	}{
-		{"missing topic", func(c string) string { return strings.Replace(c, "topics: ["+e.calls+"]", "topics: [no-such-topic]", 1) },
+		{"missing topic", func(c string) string {
+			return strings.Replace(c, "topics: ["+e.calls+"]", "topics: [no-such-topic]", 1)
+		},
 			"FAIL topic no-such-topic: does not exist (pipelines[0].topics[0])"},
 		{"refused token", func(c string) string { return strings.Replace(c, "token: live-token", "token: wrong-token", 1) },
 			"FAIL tenant main: the token is refused: "},
@@ -136,7 +138,9 @@ func TestCheckLive(t *testing.T) {
 		{"subject missing", func(c string) string {
 			return strings.Replace(c, "topics: ["+e.calls+"]\n    tenant: main\n    decode: {format: json}", "topics: ["+e.calls+"]\n    tenant: main", 1)
 		}, "FAIL subject " + e.calls + "-value: not found"},
-		{"brokers unreachable", func(c string) string { return strings.Replace(c, "brokers: ["+strings.Join(e.seeds, ", ")+"]", "brokers: [127.0.0.1:1]", 1) },
+		{"brokers unreachable", func(c string) string {
+			return strings.Replace(c, "brokers: ["+strings.Join(e.seeds, ", ")+"]", "brokers: [127.0.0.1:1]", 1)
+		},
 			"FAIL kafka: the brokers 127.0.0.1:1 do not answer: "},
 	}
 	for _, f := range faults {
