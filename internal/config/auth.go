@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -24,10 +25,11 @@ const tokenTimeout = 30 * time.Second
 // authentication, or one from the client-credentials flow, reused until shortly before it
 // expires.
 func (s *SASLConfig) oauthBearer(onChange func(string)) (sasl.Mechanism, error) {
+	ext := maps.Clone(s.Extensions)
 	if !s.OAuth.isSet() {
 		tok := &rereadSecret{file: s.TokenFile, val: s.Token, onChange: onChange}
 		return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
-			return oauth.Auth{Token: string(tok.get())}, nil
+			return oauth.Auth{Token: string(tok.get()), Extensions: ext}, nil
 		}), nil
 	}
 	ts, err := s.OAuth.TokenSource(onChange)
@@ -39,7 +41,7 @@ func (s *SASLConfig) oauthBearer(onChange func(string)) (sasl.Mechanism, error) 
 		if err != nil {
 			return oauth.Auth{}, fmt.Errorf("kafka.sasl.oauth: %w", err)
 		}
-		return oauth.Auth{Token: t.AccessToken}, nil
+		return oauth.Auth{Token: t.AccessToken, Extensions: ext}, nil
 	}), nil
 }
 

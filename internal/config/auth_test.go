@@ -86,9 +86,19 @@ func TestBrokenAuthConfigs(t *testing.T) {
 		{"OAUTHBEARER with a username",
 			withKafka("  tls: {enabled: true}\n  sasl:\n    mechanism: OAUTHBEARER\n    username: u\n    tokenFile: " + tok + "\n"),
 			[]string{`test.yaml:6: kafka.sasl.username: is only used with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not OAUTHBEARER`}},
+		{"OAUTHBEARER extensions malformed, extensions with SCRAM",
+			withKafka("  tls: {enabled: true}\n  sasl:\n    mechanism: OAUTHBEARER\n    tokenFile: " + tok + "\n    extensions:\n      auth: x\n      logical-cluster: y\n      ok: \"a\\x01b\"\n"),
+			[]string{
+				`test.yaml:8: kafka.sasl.extensions.auth: an extension name must be letters only, and not auth (RFC 7628)`,
+				`test.yaml:9: kafka.sasl.extensions.logical-cluster: an extension name must be letters only, and not auth (RFC 7628)`,
+				`test.yaml:10: kafka.sasl.extensions.ok: an extension value must hold no control characters`,
+			}},
+		{"extensions with SCRAM",
+			withKafka("  sasl:\n    mechanism: SCRAM-SHA-256\n    username: u\n    password: p\n    extensions: {logicalCluster: lkc-1}\n"),
+			[]string{`test.yaml:7: kafka.sasl.extensions: is only used with mechanism OAUTHBEARER, not SCRAM-SHA-256`}},
 		{"token without a mechanism",
 			withKafka("  sasl:\n    tokenFile: " + tok + "\n"),
-			[]string{`test.yaml:3: kafka.sasl.mechanism: is required when a token or oauth is set (OAUTHBEARER)`}},
+			[]string{`test.yaml:3: kafka.sasl.mechanism: is required when a token, oauth or extensions are set (OAUTHBEARER)`}},
 		{"aws without a mechanism",
 			withKafka("  sasl:\n    aws: {region: eu-west-1}\n"),
 			[]string{`test.yaml:3: kafka.sasl.mechanism: is required when aws is set (AWS_MSK_IAM)`}},
@@ -224,6 +234,16 @@ func TestOAuthBearerTokenFile(t *testing.T) {
 	writeFile(t, file, "token-2")
 	if got := initialToken(t, m); got != "token-2" || !slices.Equal(*changes, []string{file}) {
 		t.Errorf("after the rewrite: token %q, changes %q", got, *changes)
+	}
+
+	// Extensions (Confluent Cloud's) follow the token, sorted.
+	m, _ = saslMechanism(t, withKafka("  tls: {enabled: true}\n  sasl:\n    mechanism: OAUTHBEARER\n    tokenFile: "+file+"\n    extensions: {logicalCluster: lkc-1, identityPoolId: pool-2}\n"))
+	_, first, err := m.Authenticate(context.Background(), "broker:9093")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "n,,\x01auth=Bearer token-2\x01identityPoolId=pool-2\x01logicalCluster=lkc-1\x01\x01"; string(first) != want {
+		t.Errorf("client-first message %q, want %q", first, want)
 	}
 }
 

@@ -135,6 +135,9 @@ type SASLConfig struct {
 	TokenFile string `yaml:"tokenFile"`
 	// OAuth is OAUTHBEARER's other token source: the OAuth 2.0 client-credentials flow.
 	OAuth OAuthConfig `yaml:"oauth"`
+	// Extensions are OAUTHBEARER's SASL extensions (RFC 7628), sent with the token: Confluent
+	// Cloud wants logicalCluster and identityPoolId.
+	Extensions map[string]string `yaml:"extensions,omitempty"`
 	// AWS is AWS_MSK_IAM's region and, optionally, static keys from files.
 	AWS AWSConfig `yaml:"aws"`
 }

@@ -126,8 +126,8 @@ func (l *loader) validateSASL(s *SASLConfig, tlsEnabled bool) {
 		switch {
 		case password:
 			l.add(p+".mechanism", "is required when a username or password is set (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
-		case token || s.OAuth.isSet():
-			l.add(p+".mechanism", "is required when a token or oauth is set (OAUTHBEARER)")
+		case token || s.OAuth.isSet() || len(s.Extensions) > 0:
+			l.add(p+".mechanism", "is required when a token, oauth or extensions are set (OAUTHBEARER)")
 		case s.AWS.isSet():
 			l.add(p+".mechanism", "is required when aws is set (AWS_MSK_IAM)")
 		}
@@ -171,6 +171,7 @@ func (l *loader) validateSASLPassword(s *SASLConfig, tlsEnabled bool) {
 	l.secret(p, "password", "passwordFile", &s.Password, &s.PasswordFile, true)
 	l.onlyWith(s, SASLOAuthBearer, "token", s.Token != "" || s.TokenFile != "")
 	l.onlyWith(s, SASLOAuthBearer, "oauth", s.OAuth.isSet())
+	l.onlyWith(s, SASLOAuthBearer, "extensions", len(s.Extensions) > 0)
 	l.onlyWith(s, SASLAWSMSKIAM, "aws", s.AWS.isSet())
 }
 
@@ -204,8 +205,20 @@ func (l *loader) validateOAuthBearer(s *SASLConfig, tlsEnabled bool) {
 	if !tlsEnabled && !s.AllowPlaintext {
 		l.add(p+".mechanism", "OAUTHBEARER without kafka.tls sends the token unencrypted; enable kafka.tls or set kafka.sasl.allowPlaintext: true to allow it")
 	}
+	for _, k := range slices.Sorted(maps.Keys(s.Extensions)) {
+		kp := p + ".extensions." + k
+		switch v := s.Extensions[k]; {
+		case !saslExtKeyRE.MatchString(k) || k == "auth":
+			l.add(kp, "an extension name must be letters only, and not auth (RFC 7628)")
+		case strings.ContainsFunc(v, func(r rune) bool { return (r < ' ' && r != '\t' && r != '\r' && r != '\n') || r == 0x7f }):
+			l.add(kp, "an extension value must hold no control characters")
+		}
+	}
 	l.onlyWith(s, SASLAWSMSKIAM, "aws", s.AWS.isSet())
 }
+
+// saslExtKeyRE is an RFC 7628 extension name.
+var saslExtKeyRE = regexp.MustCompile(`^[A-Za-z]+$`)
 
 // validateOAuth checks a client-credentials configuration at p and reads its secret file.
 func (l *loader) validateOAuth(p string, o *OAuthConfig) {
@@ -280,6 +293,7 @@ func (l *loader) validateAWS(s *SASLConfig, tlsEnabled bool) {
 	}
 	l.onlyWith(s, SASLOAuthBearer, "token", s.Token != "" || s.TokenFile != "")
 	l.onlyWith(s, SASLOAuthBearer, "oauth", s.OAuth.isSet())
+	l.onlyWith(s, SASLOAuthBearer, "extensions", len(s.Extensions) > 0)
 }
 
 // awsRegionRE is the shape of an AWS region name: us-east-1, eu-central-2, us-gov-west-1.
