@@ -2,11 +2,15 @@ package config
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,7 +52,8 @@ func (s *SASLConfig) oauthBearer(onChange func(string)) (sasl.Mechanism, error) 
 // TokenSource returns the client-credentials token source of o: a token is fetched from
 // TokenURL (over an HTTP client with o.TLS, never following redirects, each request bounded
 // by 30 s) when none is held or the one held expires within oauth2's expiry delta (10 s), and
-// reused otherwise, as oauth2.ReuseTokenSource does. clientSecretFile is read again before
+// reused otherwise, as oauth2.ReuseTokenSource does. A token answered without expires_in
+// expires at its JWT exp claim, else after 5 minutes. clientSecretFile is read again before
 // each token request; onChange(file) is called when its content changed. Errors never carry
 // the secret or the token endpoint's answer, only its status and RFC 6749 error code.
 func (o *OAuthConfig) TokenSource(onChange func(file string)) (oauth2.TokenSource, error) {
@@ -89,7 +94,43 @@ func (c *clientCredentials) Token() (*oauth2.Token, error) {
 	if t.AccessToken == "" {
 		return nil, fmt.Errorf("token endpoint %s answered without an access token", conf.TokenURL)
 	}
+	if t.Expiry.IsZero() {
+		// No expires_in: oauth2 would reuse the token forever, and a broker refuses it once
+		// it expires. Take a JWT's exp claim, else ask again in a few minutes.
+		t.Expiry = jwtExpiry(t.AccessToken)
+		if t.Expiry.IsZero() {
+			t.Expiry = time.Now().Add(noExpiryRefresh)
+		}
+	}
 	return t, nil
+}
+
+// noExpiryRefresh is how long a token whose lifetime is unknown (no expires_in, not a JWT with
+// exp) is used before another is fetched.
+const noExpiryRefresh = 5 * time.Minute
+
+// jwtExpiry returns the exp claim of a JWT, or the zero time when tok is not a JWT with one.
+// The token is not verified: the expiry only decides when to fetch a new one.
+func jwtExpiry(tok string) time.Time {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}
+	}
+	exp, err := claims.Exp.Float64()
+	if err != nil || exp <= 0 || exp > math.MaxInt32*4 {
+		return time.Time{}
+	}
+	return time.Unix(int64(exp), 0)
 }
 
 // tokenError describes a failed token request without the endpoint's answer (which might

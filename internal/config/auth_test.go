@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -591,5 +592,46 @@ func TestMSKIAMNoCredentials(t *testing.T) {
 	defer cancel()
 	if _, _, err := m.Authenticate(ctx, mskHost); err == nil || !strings.Contains(err.Error(), "kafka.sasl.aws: retrieving AWS credentials") {
 		t.Errorf("Authenticate without credentials: %v", err)
+	}
+}
+
+// TestJWTExpiry: a token answered without expires_in is not reused forever: a JWT's exp
+// decides, and an opaque token is fetched again after noExpiryRefresh.
+func TestJWTExpiry(t *testing.T) {
+	exp := time.Unix(2_000_000_000, 0)
+	enc := base64.RawURLEncoding
+	jwt := enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + enc.EncodeToString([]byte(`{"sub":"a","exp":2000000000}`)) + "."
+	for tok, want := range map[string]time.Time{
+		jwt:            exp,
+		"opaque-token": {},
+		"a.b.c":        {},
+		"x." + enc.EncodeToString([]byte(`{"exp":"soon"}`)) + ".": {},
+	} {
+		if got := jwtExpiry(tok); !got.Equal(want) {
+			t.Errorf("jwtExpiry(%q) = %v, want %v", tok, got, want)
+		}
+	}
+
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer"}`, jwt)
+	}))
+	defer srv.Close()
+	o := &OAuthConfig{TokenURL: srv.URL, ClientID: "c", ClientSecret: "s", AllowInsecureHTTP: true}
+	ts, err := o.TokenSource(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tok.Expiry.Equal(exp) {
+		t.Errorf("token without expires_in expires at %v, want its exp claim %v", tok.Expiry, exp)
 	}
 }
