@@ -9,6 +9,8 @@
 #             KAFKA_BROKERS        PLAINTEXT bootstrap address (127.0.0.1:9092)
 #             KAFKA_SASL_BROKERS   SASL_SSL bootstrap address (127.0.0.1:9093, SCRAM-SHA-512)
 #             KAFKA_SASL_USER, KAFKA_SASL_PASSWORD, KAFKA_SASL_CA (path of the CA PEM)
+#             KAFKA_OAUTH_BROKERS  the same SASL_SSL listener, for OAUTHBEARER (unsecured JWTs:
+#                                  Kafka's built-in test validator; trust KAFKA_SASL_CA)
 #           Already running: prints the settings again and exits 0.
 #   down    stop the broker this script started (SIGTERM, SIGKILL after $KAFKA_STOP_TIMEOUT s) and
 #           remove its data, certificates and env file. Nothing running: exits 0.
@@ -194,6 +196,7 @@ cmd_up() {
     echo "KAFKA_SASL_USER=$sasl_user"
     echo "KAFKA_SASL_PASSWORD=$password"
     echo "KAFKA_SASL_CA=$run/tls/ca.pem"
+    echo "KAFKA_OAUTH_BROKERS=127.0.0.1:$sasl_port"
   } >"$env_file"
   print_env
 }

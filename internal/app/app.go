@@ -217,7 +217,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		log.Warn("insecure setting: "+w.Msg, zap.String("key", w.Path), zap.String("file", w.File), zap.Int("line", w.Line))
 	}
 	kopts, err := cfg.KafkaOptsNotify(func(file string) {
-		log.Info("the kafka SASL password file changed; authenticating with the new password", zap.String("file", file))
+		log.Info("a kafka SASL secret file changed; authenticating with the new secret", zap.String("file", file))
 	})
 	if err != nil {
 		return connector.Options{}, fmt.Errorf("kafka: %w", err)

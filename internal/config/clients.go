@@ -27,10 +27,11 @@ func (c *Config) KafkaOpts() ([]kgo.Opt, error) {
 	return c.KafkaOptsNotify(nil)
 }
 
-// KafkaOptsNotify is KafkaOpts that calls onPasswordChange(file) when the SASL password read
-// again from kafka.sasl.passwordFile differs from the one used before, so the caller can log the
-// rotation (without the secret). The file is read on every authentication: a rotated
-// Kubernetes Secret is used from the next connection on, without a restart.
+// KafkaOptsNotify is KafkaOpts that calls onPasswordChange(file) when a SASL secret read again
+// from its file (kafka.sasl.passwordFile, tokenFile, oauth.clientSecretFile, the aws key files)
+// differs from the one used before, so the caller can log the rotation (without the secret).
+// Password, token and key files are read on every authentication: a rotated Kubernetes Secret
+// is used from the next connection on, without a restart.
 func (c *Config) KafkaOptsNotify(onPasswordChange func(file string)) ([]kgo.Opt, error) {
 	k := &c.Kafka
 	opts := []kgo.Opt{
@@ -61,29 +62,37 @@ func (c *Config) KafkaOptsNotify(onPasswordChange func(file string)) ([]kgo.Opt,
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
-	if m := k.SASL.mechanism(onPasswordChange); m != nil {
+	m, err := k.SASL.mechanism(onPasswordChange)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
 }
 
-func (s *SASLConfig) mechanism(onChange func(string)) sasl.Mechanism {
+func (s *SASLConfig) mechanism(onChange func(string)) (sasl.Mechanism, error) {
 	user, pw := s.Username, &rereadSecret{file: s.PasswordFile, val: s.Password, onChange: onChange}
 	switch s.Mechanism {
+	case SASLOAuthBearer:
+		return s.oauthBearer(onChange)
+	case SASLAWSMSKIAM:
+		return s.mskIAM(onChange)
 	case SASLPlain:
 		return plain.Plain(func(context.Context) (plain.Auth, error) {
 			return plain.Auth{User: user, Pass: string(pw.get())}, nil
-		})
+		}), nil
 	case SASLScramSHA256:
 		return scram.Sha256(func(context.Context) (scram.Auth, error) {
 			return scram.Auth{User: user, Pass: string(pw.get())}, nil
-		})
+		}), nil
 	case SASLScramSHA512:
 		return scram.Sha512(func(context.Context) (scram.Auth, error) {
 			return scram.Auth{User: user, Pass: string(pw.get())}, nil
-		})
+		}), nil
 	}
-	return nil
+	return nil, nil
 }
 
 // rereadSecret is a secret read again from its file each time it is used (a few bytes: cheaper
@@ -130,7 +139,8 @@ func (c *Config) RegistryOpts() ([]sr.ClientOpt, error) {
 }
 
 // RegistryOptsNotify is RegistryOpts that calls onSecretChange(file) when the password or token
-// read again from schemaRegistry.basicAuth.passwordFile or bearerTokenFile differs from the one
+// read again from schemaRegistry.basicAuth.passwordFile or bearerTokenFile (or the client
+// secret from oauth.clientSecretFile, read before each token request) differs from the one
 // used before. The file is read before every registry request (they are rare: schemas are
 // cached by id), so a rotated secret is used from the next request on.
 func (c *Config) RegistryOptsNotify(onSecretChange func(file string)) ([]sr.ClientOpt, error) {
@@ -154,6 +164,21 @@ func (c *Config) RegistryOptsNotify(onSecretChange func(file string)) ([]sr.Clie
 		}))
 	case r.BearerToken != "":
 		opts = append(opts, sr.BearerToken(string(r.BearerToken)))
+	case r.OAuth.isSet():
+		// A bearer token from the client-credentials flow on each request, fetched again
+		// shortly before it expires; the registry's own TLS settings stay those below.
+		ts, err := r.OAuth.TokenSource(onSecretChange)
+		if err != nil {
+			return nil, fmt.Errorf("schemaRegistry.oauth: %w", err)
+		}
+		opts = append(opts, sr.PreReq(func(req *http.Request) error {
+			t, err := ts.Token()
+			if err != nil {
+				return fmt.Errorf("schemaRegistry.oauth: %w", err)
+			}
+			req.Header.Set("Authorization", "Bearer "+t.AccessToken)
+			return nil
+		}))
 	}
 	if r.TLS.isSet() {
 		tc, key, err := r.TLS.build(readSmallFile)

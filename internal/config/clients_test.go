@@ -321,7 +321,10 @@ func TestSASLPasswordFileReread(t *testing.T) {
 	file := filepath.Join(dir, "kafka-pw")
 	writeFile(t, file, "old-pw")
 	s := &SASLConfig{Mechanism: SASLPlain, Username: "u", Password: "old-pw", PasswordFile: file}
-	m := s.mechanism(nil)
+	m, err := s.mechanism(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, file, "new-pw")
 	_, first, err := m.Authenticate(context.Background(), "broker:9092")
 	if err != nil {

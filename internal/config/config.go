@@ -124,9 +124,22 @@ type SASLConfig struct {
 	// Password is the password, read from PasswordFile at load time when that is set.
 	Password     Secret `yaml:"password"`
 	PasswordFile string `yaml:"passwordFile"`
-	// AllowPlaintext lets PLAIN run without kafka.tls, sending the password in the clear. It
-	// is an explicit opt-in, still warned about, because the default must not leak it.
+	// AllowPlaintext lets PLAIN and OAUTHBEARER run without kafka.tls, sending the password or
+	// token in the clear. It is an explicit opt-in, still warned about, because the default
+	// must not leak it.
 	AllowPlaintext bool `yaml:"allowPlaintext"`
+	// Token is OAUTHBEARER's static token, read from TokenFile at load time when that is set;
+	// TokenFile is read again on every authentication, so a token rewritten by whatever
+	// issues it is used from the next connection on. Exactly one of a token and OAuth.
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"tokenFile"`
+	// OAuth is OAUTHBEARER's other token source: the OAuth 2.0 client-credentials flow.
+	OAuth OAuthConfig `yaml:"oauth"`
+	// Extensions are OAUTHBEARER's SASL extensions (RFC 7628), sent with the token: Confluent
+	// Cloud wants logicalCluster and identityPoolId.
+	Extensions map[string]string `yaml:"extensions,omitempty"`
+	// AWS is AWS_MSK_IAM's region and, optionally, static keys from files.
+	AWS AWSConfig `yaml:"aws"`
 }
 
 // SASL mechanisms.
@@ -134,7 +147,49 @@ const (
 	SASLPlain       = "PLAIN"
 	SASLScramSHA256 = "SCRAM-SHA-256"
 	SASLScramSHA512 = "SCRAM-SHA-512"
+	SASLOAuthBearer = "OAUTHBEARER"
+	SASLAWSMSKIAM   = "AWS_MSK_IAM"
 )
+
+// OAuthConfig is the OAuth 2.0 client-credentials flow (RFC 6749 section 4.4): the connector
+// asks TokenURL for an access token with its client id and secret, and asks again shortly
+// before the token expires. Kafka's OAUTHBEARER and the schema registry's bearer
+// authentication use it. TokenURL empty means it is not used.
+type OAuthConfig struct {
+	TokenURL string `yaml:"tokenURL"`
+	ClientID string `yaml:"clientId"`
+	// ClientSecret is the secret, read from ClientSecretFile at load time when that is set;
+	// the file is read again before each token request.
+	ClientSecret     Secret   `yaml:"clientSecret"`
+	ClientSecretFile string   `yaml:"clientSecretFile"`
+	Scope            []string `yaml:"scope,omitempty"`
+	// TLS is the token endpoint's own TLS configuration (its CA, a client certificate).
+	TLS TLSConfig `yaml:"tls"`
+	// AllowInsecureHTTP lets the client secret go to an http:// TokenURL: an explicit opt-in,
+	// still warned about.
+	AllowInsecureHTTP bool `yaml:"allowInsecureHTTP"`
+}
+
+func (o *OAuthConfig) isSet() bool {
+	return o.TokenURL != "" || o.ClientID != "" || o.ClientSecret != "" || o.ClientSecretFile != "" ||
+		len(o.Scope) > 0 || o.TLS.isSet() || o.AllowInsecureHTTP
+}
+
+// AWSConfig is AWS_MSK_IAM's: the region, and where credentials come from. Without the key
+// files they come from the AWS SDK's default chain (environment, web identity token file as
+// IRSA sets on EKS, shared config and credentials files, container and instance roles).
+type AWSConfig struct {
+	Region string `yaml:"region"`
+	// AccessKeyIDFile and SecretAccessKeyFile (and SessionTokenFile, optional) are static
+	// credentials, read again on every authentication.
+	AccessKeyIDFile     string `yaml:"accessKeyIdFile"`
+	SecretAccessKeyFile string `yaml:"secretAccessKeyFile"`
+	SessionTokenFile    string `yaml:"sessionTokenFile"`
+}
+
+func (a *AWSConfig) isSet() bool {
+	return a.Region != "" || a.AccessKeyIDFile != "" || a.SecretAccessKeyFile != "" || a.SessionTokenFile != ""
+}
 
 // RegistryConfig is how the connector reaches the Confluent Schema Registry.
 type RegistryConfig struct {
@@ -147,6 +202,9 @@ type RegistryConfig struct {
 	// AllowInsecureHTTP lets credentials (basic auth, a bearer token) go to an http:// URL.
 	// It is an explicit opt-in, still warned about, because the default must not leak them.
 	AllowInsecureHTTP bool `yaml:"allowInsecureHTTP"`
+	// OAuth fetches the bearer token with the client-credentials flow, refreshed before it
+	// expires, instead of a static bearerToken.
+	OAuth OAuthConfig `yaml:"oauth"`
 }
 
 // BasicAuthConfig is HTTP basic authentication.

@@ -195,7 +195,7 @@ func TestBrokenConfigs(t *testing.T) {
 			want: []string{`test.yaml:3: kafka.startOffset: must be earliest or latest, got "beginning"`}},
 		{name: "sasl mechanism",
 			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  sasl: {mechanism: GSSAPI, username: u, password: p}",
-			want: []string{`test.yaml:3: kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "GSSAPI"`}},
+			want: []string{`test.yaml:3: kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM, got "GSSAPI"`}},
 		{name: "group protocol",
 			from: "  brokers: [localhost:9092]", to: "  brokers: [localhost:9092]\n  groupProtocol: next-gen",
 			want: []string{`test.yaml:3: kafka.groupProtocol: must be classic or consumer, got "next-gen"`}},

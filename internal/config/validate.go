@@ -119,16 +119,48 @@ func (l *loader) durationIn(path string, d, lo, hi time.Duration) {
 
 func (l *loader) validateSASL(s *SASLConfig, tlsEnabled bool) {
 	const p = "kafka.sasl"
+	password := s.Username != "" || s.Password != "" || s.PasswordFile != ""
+	token := s.Token != "" || s.TokenFile != ""
 	switch s.Mechanism {
 	case "":
-		if s.Username != "" || s.Password != "" || s.PasswordFile != "" {
+		switch {
+		case password:
 			l.add(p+".mechanism", "is required when a username or password is set (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+		case token || s.OAuth.isSet() || len(s.Extensions) > 0:
+			l.add(p+".mechanism", "is required when a token, oauth or extensions are set (OAUTHBEARER)")
+		case s.AWS.isSet():
+			l.add(p+".mechanism", "is required when aws is set (AWS_MSK_IAM)")
 		}
 		return
 	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		l.validateSASLPassword(s, tlsEnabled)
+		return
+	case SASLOAuthBearer:
+		l.validateOAuthBearer(s, tlsEnabled)
+	case SASLAWSMSKIAM:
+		l.validateAWS(s, tlsEnabled)
 	default:
-		l.add(p+".mechanism", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %s", l.show(p+".mechanism", s.Mechanism))
+		l.add(p+".mechanism", "must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM, got %s", l.show(p+".mechanism", s.Mechanism))
+		return
 	}
+	if password {
+		l.add(p+"."+firstSet([]string{"username", "password", "passwordFile"}, s.Username, string(s.Password), s.PasswordFile),
+			"is only used with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not %s", s.Mechanism)
+	}
+}
+
+// firstSet returns the key of the first non-empty value.
+func firstSet(keys []string, values ...string) string {
+	for i, v := range values {
+		if v != "" {
+			return keys[i]
+		}
+	}
+	return keys[0]
+}
+
+func (l *loader) validateSASLPassword(s *SASLConfig, tlsEnabled bool) {
+	const p = "kafka.sasl"
 	if s.Username == "" {
 		l.add(p+".username", "is required with a SASL mechanism")
 	}
@@ -137,7 +169,135 @@ func (l *loader) validateSASL(s *SASLConfig, tlsEnabled bool) {
 		l.add(p+".mechanism", "PLAIN without kafka.tls sends the password unencrypted; enable kafka.tls or set kafka.sasl.allowPlaintext: true to allow it")
 	}
 	l.secret(p, "password", "passwordFile", &s.Password, &s.PasswordFile, true)
+	l.onlyWith(s, SASLOAuthBearer, "token", s.Token != "" || s.TokenFile != "")
+	l.onlyWith(s, SASLOAuthBearer, "oauth", s.OAuth.isSet())
+	l.onlyWith(s, SASLOAuthBearer, "extensions", len(s.Extensions) > 0)
+	l.onlyWith(s, SASLAWSMSKIAM, "aws", s.AWS.isSet())
 }
+
+// onlyWith reports key, set although it belongs to another mechanism.
+func (l *loader) onlyWith(s *SASLConfig, mechanism, key string, set bool) {
+	if set {
+		if key == "token" && s.Token == "" {
+			key = "tokenFile"
+		}
+		l.add("kafka.sasl."+key, "is only used with mechanism %s, not %s", mechanism, s.Mechanism)
+	}
+}
+
+func (l *loader) validateOAuthBearer(s *SASLConfig, tlsEnabled bool) {
+	const p = "kafka.sasl"
+	token := s.Token != "" || s.TokenFile != ""
+	switch {
+	case token && s.OAuth.isSet():
+		key := "tokenFile"
+		if s.Token != "" {
+			key = "token"
+		}
+		l.add(p+"."+key, "set only one token source: %s or oauth", key)
+	case token:
+		l.secret(p, "token", "tokenFile", &s.Token, &s.TokenFile, true)
+	case s.OAuth.isSet():
+		l.validateOAuth(p+".oauth", &s.OAuth)
+	default:
+		l.add(p+".mechanism", "OAUTHBEARER needs a token source: tokenFile (a token kept up to date by something else) or oauth (the client-credentials flow)")
+	}
+	if !tlsEnabled && !s.AllowPlaintext {
+		l.add(p+".mechanism", "OAUTHBEARER without kafka.tls sends the token unencrypted; enable kafka.tls or set kafka.sasl.allowPlaintext: true to allow it")
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Extensions)) {
+		kp := p + ".extensions." + k
+		switch v := s.Extensions[k]; {
+		case !saslExtKeyRE.MatchString(k) || k == "auth":
+			l.add(kp, "an extension name must be letters only, and not auth (RFC 7628)")
+		case strings.ContainsFunc(v, func(r rune) bool { return (r < ' ' && r != '\t' && r != '\r' && r != '\n') || r == 0x7f }):
+			l.add(kp, "an extension value must hold no control characters")
+		}
+	}
+	l.onlyWith(s, SASLAWSMSKIAM, "aws", s.AWS.isSet())
+}
+
+// saslExtKeyRE is an RFC 7628 extension name.
+var saslExtKeyRE = regexp.MustCompile(`^[A-Za-z]+$`)
+
+// validateOAuth checks a client-credentials configuration at p and reads its secret file.
+func (l *loader) validateOAuth(p string, o *OAuthConfig) {
+	u, err := url.Parse(o.TokenURL)
+	switch {
+	case o.TokenURL == "":
+		l.add(p+".tokenURL", "is required with oauth (the token endpoint, https://...)")
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		// Never echo the URL: it might carry credentials.
+		l.add(p+".tokenURL", "must be an absolute https:// URL")
+	case u.User != nil:
+		l.add(p+".tokenURL", "must not contain credentials; use clientId and clientSecretFile")
+	case u.Scheme == "http" && !o.AllowInsecureHTTP:
+		l.add(p+".tokenURL", "uses http://, which sends the client secret unencrypted; set %s.allowInsecureHTTP: true to allow it", p)
+	}
+	if o.ClientID == "" {
+		l.add(p+".clientId", "is required with oauth")
+	}
+	l.secret(p, "clientSecret", "clientSecretFile", &o.ClientSecret, &o.ClientSecretFile, true)
+	for i, sc := range o.Scope {
+		if sc == "" || strings.ContainsAny(sc, " \t\n\"\\") {
+			l.add(fmt.Sprintf("%s.scope[%d]", p, i), "must be one scope without spaces or quotes, got %s", l.show(fmt.Sprintf("%s.scope[%d]", p, i), sc))
+		}
+	}
+	if o.TLS.isSet() {
+		l.checkTLS(p+".tls", &o.TLS)
+	}
+}
+
+func (l *loader) validateAWS(s *SASLConfig, tlsEnabled bool) {
+	const p = "kafka.sasl"
+	a := &s.AWS
+	if !tlsEnabled {
+		// MSK serves IAM authentication only on its TLS listener (port 9098), and the signed
+		// request must not be replayable by anyone on the path.
+		l.add(p+".mechanism", "AWS_MSK_IAM requires kafka.tls.enabled: true (MSK serves IAM only over TLS, port 9098)")
+	}
+	if a.Region == "" {
+		l.add(p+".aws.region", "is required with AWS_MSK_IAM (the cluster's region, like eu-west-1)")
+	} else if !awsRegionRE.MatchString(a.Region) {
+		l.add(p+".aws.region", "must be an AWS region like eu-west-1, got %s", l.show(p+".aws.region", a.Region))
+	}
+	switch {
+	case (a.AccessKeyIDFile == "") != (a.SecretAccessKeyFile == ""):
+		if a.AccessKeyIDFile == "" {
+			l.add(p+".aws.accessKeyIdFile", "is required when secretAccessKeyFile is set")
+		} else {
+			l.add(p+".aws.secretAccessKeyFile", "is required when accessKeyIdFile is set")
+		}
+	case a.AccessKeyIDFile == "" && a.SessionTokenFile != "":
+		l.add(p+".aws.sessionTokenFile", "is only used with accessKeyIdFile and secretAccessKeyFile")
+	case a.AccessKeyIDFile != "":
+		for _, f := range []struct {
+			key  string
+			file *string
+		}{{"accessKeyIdFile", &a.AccessKeyIDFile}, {"secretAccessKeyFile", &a.SecretAccessKeyFile}, {"sessionTokenFile", &a.SessionTokenFile}} {
+			if *f.file == "" {
+				continue
+			}
+			*f.file = l.resolve(*f.file)
+			b, err := l.readFile(*f.file)
+			if err == nil {
+				_, err = secretFromFile(*f.file, b)
+			}
+			if err != nil {
+				l.add(p+".aws."+f.key, "%v", err)
+			}
+		}
+	}
+	if s.AllowPlaintext {
+		l.add(p+".allowPlaintext", "is not allowed with AWS_MSK_IAM, which requires TLS")
+	}
+	l.onlyWith(s, SASLOAuthBearer, "token", s.Token != "" || s.TokenFile != "")
+	l.onlyWith(s, SASLOAuthBearer, "oauth", s.OAuth.isSet())
+	l.onlyWith(s, SASLOAuthBearer, "extensions", len(s.Extensions) > 0)
+}
+
+// awsRegionRE is the shape of an AWS region name: us-east-1, eu-central-2, us-gov-west-1.
+var awsRegionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 // secret checks that at most one of a secret and its file is set (exactly one when required)
 // and reads the file into the secret.
@@ -231,6 +391,15 @@ func (l *loader) validateRegistry(c *Config) {
 	l.secret(p, "bearerToken", "bearerTokenFile", &r.BearerToken, &r.BearerTokenFile, false)
 	if ba.Username != "" && r.BearerToken != "" {
 		l.add(p+".bearerToken", "set only one of basicAuth and bearerToken")
+	}
+	if r.OAuth.isSet() {
+		switch {
+		case ba.Username != "":
+			l.add(p+".oauth", "set only one of basicAuth and oauth")
+		case r.BearerToken != "" || r.BearerTokenFile != "":
+			l.add(p+".oauth", "set only one of bearerToken and oauth")
+		}
+		l.validateOAuth(p+".oauth", &r.OAuth)
 	}
 	if r.hasCredentials() && !r.AllowInsecureHTTP {
 		for i, s := range r.URLs {

@@ -37,7 +37,20 @@ func (w Warning) String() string {
 
 // hasCredentials reports whether requests to the registry carry a secret.
 func (r *RegistryConfig) hasCredentials() bool {
-	return r.BasicAuth.Username != "" || r.BearerToken != "" || r.BearerTokenFile != ""
+	return r.BasicAuth.Username != "" || r.BearerToken != "" || r.BearerTokenFile != "" || r.OAuth.isSet()
+}
+
+// oauthWarnings adds the warnings of a client-credentials configuration at p.
+func oauthWarnings(add func(path, format string, args ...any), p string, o *OAuthConfig) {
+	if !o.isSet() {
+		return
+	}
+	if strings.HasPrefix(o.TokenURL, "http://") {
+		add(p+".allowInsecureHTTP", "%s.tokenURL uses http://: the client secret and the tokens are sent unencrypted", p)
+	}
+	if o.TLS.InsecureSkipVerify {
+		add(p+".tls.insecureSkipVerify", "the token endpoint's certificate is not verified; anyone on the path can impersonate it and read the client secret")
+	}
 }
 
 // Warnings lists every insecure setting the config allows, in file order of sections: Kafka,
@@ -55,6 +68,12 @@ func (c *Config) Warnings() []Warning {
 	if k.SASL.Mechanism == SASLPlain && !k.TLS.Enabled {
 		add("kafka.sasl.allowPlaintext", "SASL PLAIN without TLS: the password is sent unencrypted")
 	}
+	if k.SASL.Mechanism == SASLOAuthBearer {
+		if !k.TLS.Enabled {
+			add("kafka.sasl.allowPlaintext", "SASL OAUTHBEARER without TLS: the token is sent unencrypted")
+		}
+		oauthWarnings(add, "kafka.sasl.oauth", &k.SASL.OAuth)
+	}
 	r := &c.SchemaRegistry
 	if r.hasCredentials() {
 		for i, s := range r.URLs {
@@ -63,6 +82,7 @@ func (c *Config) Warnings() []Warning {
 			}
 		}
 	}
+	oauthWarnings(add, "schemaRegistry.oauth", &r.OAuth)
 	if r.TLS.InsecureSkipVerify {
 		add("schemaRegistry.tls.insecureSkipVerify", "the registry's certificate is not verified; anyone on the path can impersonate it and read the credentials")
 	}

@@ -18,6 +18,9 @@
 // SASL_SSL tests use [SASLBrokers]: with KAFKA_SASL_BROKERS, KAFKA_SASL_USER, KAFKA_SASL_PASSWORD
 // and KAFKA_SASL_CA (a PEM file) set (scripts/kafka.sh writes all four) they reach the real
 // broker's SCRAM-SHA-512 listener; otherwise a fake cluster with TLS and SCRAM-SHA-512 is started.
+// OAUTHBEARER tests use [OAuthFromEnv] (KAFKA_OAUTH_BROKERS, the same listener with Kafka's
+// unsecured JWT validator, and [UnsecuredJWT] for tokens): the fake cluster has no OAUTHBEARER,
+// so they skip, saying so, without the real broker, and .ci/run fails if they skip there.
 package kafkatest
 
 import (

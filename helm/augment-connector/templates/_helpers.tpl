@@ -194,7 +194,9 @@ validate: everything the chart can refuse before Kubernetes sees it. Output is e
   {{- $sasl := get $kafka "sasl" | default dict -}}
   {{- $registry := get $cfg "schemaRegistry" | default dict -}}
   {{- $basic := get $registry "basicAuth" | default dict -}}
-  {{- $secrets := dict "config.kafka.sasl.password" (get $sasl "password") "config.schemaRegistry.basicAuth.password" (get $basic "password") "config.schemaRegistry.bearerToken" (get $registry "bearerToken") -}}
+  {{- $kafkaOAuth := get $sasl "oauth" | default dict -}}
+  {{- $registryOAuth := get $registry "oauth" | default dict -}}
+  {{- $secrets := dict "config.kafka.sasl.password" (get $sasl "password") "config.schemaRegistry.basicAuth.password" (get $basic "password") "config.schemaRegistry.bearerToken" (get $registry "bearerToken") "config.kafka.sasl.token" (get $sasl "token") "config.kafka.sasl.oauth.clientSecret" (get $kafkaOAuth "clientSecret") "config.schemaRegistry.oauth.clientSecret" (get $registryOAuth "clientSecret") -}}
   {{- range $path, $v := $secrets -}}
     {{- if and $v (not (include "augment-connector.isEnvRef" $v)) -}}
       {{- fail (printf "%s must be ${ENV_NAME} (see secretEnv) or left out for the matching *File key (see secretFiles): a secret written in clear would be stored in a ConfigMap" $path) -}}
