@@ -115,14 +115,9 @@ func createTopic(ctx context.Context, adm *kadm.Client, o TopicOptions) ([]strin
 	if rf == 0 {
 		rf = min(safeReplicas, int16(len(brokers)))
 	}
-	var warnings []string
-	if rf < safeReplicas {
-		msg := fmt.Sprintf("creating %s with replication factor %d (the cluster has %d broker(s)): a record read back can be lost with its broker; it needs %d replicas and min.insync.replicas=%d",
-			o.Topic, rf, len(brokers), safeReplicas, safeMinISR)
-		if !o.AllowUnsafe {
-			return nil, fmt.Errorf("ledger: refusing: %s; for a one-node test cluster set %s: true", msg, allowUnsafeKey)
-		}
-		warnings = append(warnings, msg)
+	if rf < safeReplicas && !o.AllowUnsafe { // when allowed, the check after creating warns
+		return nil, fmt.Errorf("ledger: refusing to create %s with replication factor %d (the cluster has %d broker(s)): a record read back could be lost with its broker; it needs %d replicas and min.insync.replicas=%d; for a one-node test cluster set %s: true",
+			o.Topic, rf, len(brokers), safeReplicas, safeMinISR, allowUnsafeKey)
 	}
 	configs := map[string]*string{
 		"message.timestamp.type": kadm.StringPtr("LogAppendTime"),
@@ -135,9 +130,9 @@ func createTopic(ctx context.Context, adm *kadm.Client, o TopicOptions) ([]strin
 	}
 	_, err = adm.CreateTopic(ctx, 1, rf, configs, o.Topic)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) { // another member created it first: check it
-		return warnings, fmt.Errorf("ledger: creating topic %s: %w", o.Topic, err)
+		return nil, fmt.Errorf("ledger: creating topic %s: %w", o.Topic, err)
 	}
-	return warnings, nil
+	return nil, nil
 }
 
 // checkTopic checks an existing topic's partitions, replicas and configs.
@@ -157,7 +152,12 @@ func checkTopic(ctx context.Context, adm *kadm.Client, o TopicOptions, td topicS
 	for _, c := range rc.Configs {
 		cfg[c.Key] = c.MaybeValue()
 	}
+	return judgeTopic(o, td, cfg)
+}
 
+// judgeTopic decides on a topic from its shape and its configs: an error naming every
+// setting that is wrong and what it must be, or the unsafe ones accepted as warnings.
+func judgeTopic(o TopicOptions, td topicShape, cfg map[string]string) ([]string, error) {
 	var broken, unsafe []string
 	if n := len(td.replicas); n != 1 {
 		broken = append(broken, fmt.Sprintf("partitions is %d, must be 1", n))
