@@ -633,3 +633,68 @@ func TestNewMemberRefusesUnsafeClients(t *testing.T) {
 		})
 	}
 }
+
+// TestTripwire: a 429 reported with Throttled reaches the sequencer through the ledger, and
+// it grants nothing before the Retry-After has passed.
+func TestTripwire(t *testing.T) {
+	t.Parallel()
+	lc := newLogCluster(t, 3)
+	topic := lc.topic(t)
+	seqM := startMember(t, lc, testMemberConfig(topic, "m0"), testAccount)
+	waitReady(t, seqM)
+	waitFor(t, 5*time.Second, "a sequencer", func() bool { _, who := sequencerOf([]*running{seqM}); return who == "m0" })
+	other := startMember(t, lc, testMemberConfig(topic, "m1"), testAccount)
+	waitReady(t, other)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	begin := time.Now()
+	c, err := other.Acquire(ctx, testAccount.Key, nil, nil)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	before := time.Since(begin)
+	c.Finish(UseFinished)
+	const retryAfter = 1500 * time.Millisecond
+	other.Throttled(testAccount.Key, retryAfter)
+	thrown := time.Now()
+	time.Sleep(200 * time.Millisecond) // the record reaches the sequencer
+	c, err = other.Acquire(ctx, testAccount.Key, nil, nil)
+	if err != nil {
+		t.Fatalf("Acquire after the 429: %v", err)
+	}
+	after := time.Since(thrown)
+	c.Finish(UseFinished)
+	t.Logf("a claim took %s before the 429, %s after it (Retry-After %s)", before.Round(time.Millisecond), after.Round(time.Millisecond), retryAfter)
+	if after < retryAfter-100*time.Millisecond {
+		t.Fatalf("granted %s after a 429 with Retry-After %s", after, retryAfter)
+	}
+}
+
+// TestClockSkew: a member whose wall clock is ahead of the log by more than ε says so in
+// Ready, publishes no demand (Acquire waits), and resumes once the clock agrees again.
+func TestClockSkew(t *testing.T) {
+	t.Parallel()
+	lc := newLogCluster(t, 3)
+	topic := lc.topic(t)
+	var skew atomic.Int64
+	skew.Store(int64(600 * time.Millisecond)) // > ε (250 ms)
+	cfg := testMemberConfig(topic, "m0")
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	m := startMember(t, lc, cfg, testAccount)
+	waitFor(t, 5*time.Second, "Ready reporting the skew", func() bool { return errors.Is(m.Ready(), ErrClockSkew) })
+	t.Logf("Ready: %v", m.Ready())
+	actx, acancel := context.WithTimeout(context.Background(), time.Second)
+	defer acancel()
+	if _, err := m.Acquire(actx, testAccount.Key, nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire with a skewed clock = %v, want to wait until the deadline", err)
+	}
+	skew.Store(0)
+	waitReady(t, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := m.Acquire(ctx, testAccount.Key, nil, nil)
+	if err != nil {
+		t.Fatalf("Acquire once the clock agrees: %v", err)
+	}
+	c.Finish(UseReturned)
+}
