@@ -900,6 +900,10 @@ func (m *Member) Register(acct Account) {
 // write (asked again at each refresh of the demand); wake (may be nil) ends a wait early so
 // the caller can ask fresh again. If ctx ends first, nothing is held.
 //
+// fresh is called on the caller's goroutine, never under the member's lock: when Acquire
+// starts, every demand refresh (150 ms) and whenever wake fires (a receive; a closed wake
+// counts once), and the demand then published counts the caller as brand-new or not.
+//
 // It waits (without error) while the ledger is unavailable; it fails with ErrStopped once
 // Run is returning, and for a key never registered.
 func (m *Member) Acquire(ctx context.Context, key string, fresh func() bool, wake <-chan struct{}) (*Claim, error) {
@@ -949,7 +953,10 @@ func (m *Member) Acquire(ctx context.Context, key string, fresh func() bool, wak
 			default:
 			}
 			return nil, ctx.Err()
-		case <-wake:
+		case _, open := <-wake:
+			if !open {
+				wake = nil // a closed channel would wake us forever
+			}
 			ask()
 		case <-refresh.C:
 			ask()
@@ -1021,15 +1028,15 @@ func (m *Member) Status(key string) Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Status{Lag: m.lag}
+	if a, ok := m.accounts[key]; ok {
+		s.Mine, s.Waiting = len(a.mine), len(a.waiters)
+	}
 	if !m.ltKnown {
 		return s
 	}
 	s.Used = m.st.Held(key, m.ledgerTimeLocked(m.cfg.Now()))
 	if ts, ok := m.st.tenants[key]; ok {
 		s.Limit = ts.limit
-	}
-	if a, ok := m.accounts[key]; ok {
-		s.Mine, s.Waiting = len(a.mine), len(a.waiters)
 	}
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,10 +32,22 @@ import (
 // real broker does not take), so the test clients skip the fetch CRC check; the members'
 // readers inherit that from the client they are given (cl.Opts()).
 
-// logCluster is a kfake cluster whose topics get LogAppendTime when stamp is set.
+// logCluster is a kfake cluster whose topics get LogAppendTime when stamp is set, or the
+// real cluster of KAFKA_BROKERS (Cluster nil).
 type logCluster struct {
 	*kfake.Cluster
 	seeds []string
+}
+
+// memberCluster is where the member tests that need no fault injection run: the real
+// broker of KAFKA_BROKERS when set (where LogAppendTime and listing offsets by time are the
+// broker's own), else a 3-broker kfake cluster.
+func memberCluster(t *testing.T) *logCluster {
+	t.Helper()
+	if os.Getenv(kafkatest.EnvBrokers) != "" {
+		return &logCluster{seeds: kafkatest.Brokers(t)}
+	}
+	return newLogCluster(t, 3)
 }
 
 func newLogCluster(t *testing.T, brokers int) *logCluster { return newCluster(t, brokers, true) }
@@ -83,7 +96,8 @@ func (lc *logCluster) topic(t *testing.T) string {
 	name := kafkatest.UniqueName(t, "ledger")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if w, err := EnsureTopic(ctx, lc.client(t), TopicOptions{Topic: name}); err != nil || len(w) > 0 {
+	real := lc.Cluster == nil // a one-node test broker, most likely
+	if w, err := EnsureTopic(ctx, lc.client(t), TopicOptions{Topic: name, AllowUnsafe: real}); err != nil || (len(w) > 0 && !real) {
 		t.Fatalf("EnsureTopic: %v (warnings %v)", err, w)
 	}
 	return name
@@ -213,7 +227,7 @@ func (at *attempts) count() int {
 // what was started, every member served.
 func TestMembersShareTheBudget(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	var ms []*running
 	for i := range 3 {
@@ -293,7 +307,7 @@ func seedGhost(t *testing.T, lc *logCluster, topic string, limit, n int) {
 // 4 slots left, and nothing more while the ghost's slots are held.
 func TestLimitBinds(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	acct := testAccount
 	acct.Limit = 40
@@ -345,7 +359,7 @@ func sequencerOf(ms []*running) (uint64, string) {
 // silence (2 s + stagger) and claims flow again within a few seconds.
 func TestSequencerTakeover(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	var ms []*running
 	for i := range 3 {
@@ -392,7 +406,7 @@ func TestSequencerTakeover(t *testing.T) {
 // rebuilds from the ledger and counts the slots its predecessor's grants still hold.
 func TestRestartRebuilds(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	first := startMember(t, lc, testMemberConfig(topic, "pod-a/1"), testAccount)
 	waitReady(t, first)
@@ -422,7 +436,7 @@ func TestRestartRebuilds(t *testing.T) {
 // earned it.
 func TestClaimExpires(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	cfg := testMemberConfig(topic, "m0")
 	cfg.ClaimValidity = 400 * time.Millisecond
@@ -454,7 +468,7 @@ func TestClaimExpires(t *testing.T) {
 // Unavailable, and Acquire keeps waiting, without error, until its context ends.
 func TestReadyTopicDeleted(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	m := startMember(t, lc, testMemberConfig(topic, "m0"), testAccount)
 	waitReady(t, m)
@@ -530,7 +544,7 @@ func readAll(t *testing.T, lc *logCluster, topic string) []Record {
 // Acquire are safe no-ops or errors.
 func TestShutdownReturnsUnused(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	m := startMember(t, lc, testMemberConfig(topic, "m0"), testAccount)
 	waitReady(t, m)
@@ -638,7 +652,7 @@ func TestNewMemberRefusesUnsafeClients(t *testing.T) {
 // it grants nothing before the Retry-After has passed.
 func TestTripwire(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	seqM := startMember(t, lc, testMemberConfig(topic, "m0"), testAccount)
 	waitReady(t, seqM)
@@ -674,7 +688,7 @@ func TestTripwire(t *testing.T) {
 // Ready, publishes no demand (Acquire waits), and resumes once the clock agrees again.
 func TestClockSkew(t *testing.T) {
 	t.Parallel()
-	lc := newLogCluster(t, 3)
+	lc := memberCluster(t)
 	topic := lc.topic(t)
 	var skew atomic.Int64
 	skew.Store(int64(600 * time.Millisecond)) // > ε (250 ms)
