@@ -671,7 +671,11 @@ func TestTripwire(t *testing.T) {
 	const retryAfter = 1500 * time.Millisecond
 	other.Throttled(testAccount.Key, retryAfter)
 	thrown := time.Now()
-	time.Sleep(200 * time.Millisecond) // the record reaches the sequencer
+	waitFor(t, 2*time.Second, "the tripwire read by the sequencer", func() bool {
+		seqM.mu.Lock()
+		defer seqM.mu.Unlock()
+		return len(seqM.throttles) > 0
+	})
 	c, err = other.Acquire(ctx, testAccount.Key, nil, nil)
 	if err != nil {
 		t.Fatalf("Acquire after the 429: %v", err)
@@ -711,4 +715,58 @@ func TestClockSkew(t *testing.T) {
 		t.Fatalf("Acquire once the clock agrees: %v", err)
 	}
 	c.Finish(UseReturned)
+}
+
+// TestGrantParams: the sequencer grants a tenant under the smallest limit and the largest
+// timeout among the live demands and its own account, ignores stale demands and those of
+// first-release members (no limit), and grants nothing without a live demand or any limit.
+func TestGrantParams(t *testing.T) {
+	cfg := MemberConfig{ID: "seq"}.withDefaults()
+	demand := func(m string, want, limit int, timeout time.Duration) Record {
+		return Record{Kind: KindDemand, Tenant: "t", Member: m, Want: want, Seen: -1, Limit: limit, Timeout: timeout}
+	}
+	type d struct {
+		rec Record
+		at  int64
+	}
+	tests := []struct {
+		name    string
+		demands []d
+		own     *Account
+		want    Params
+		ok      bool
+	}{
+		{"one demand", []d{{demand("a", 2, 100, 5*time.Second), 1000}}, nil,
+			Params{Limit: 100, RequestTimeout: 5 * time.Second}, true},
+		{"smallest limit, largest timeout", []d{{demand("a", 2, 100, 5*time.Second), 1000}, {demand("b", 1, 60, 10*time.Second), 1000}}, nil,
+			Params{Limit: 60, RequestTimeout: 10 * time.Second}, true},
+		{"own account counts", []d{{demand("a", 2, 100, 5*time.Second), 1000}}, &Account{Key: "t", Limit: 30, RequestTimeout: time.Second},
+			Params{Limit: 30, RequestTimeout: 5 * time.Second}, true},
+		{"a withdrawn but live demand still limits", []d{{demand("a", 2, 100, time.Second), 1000}, {demand("b", 0, 50, time.Second), 1000}}, nil,
+			Params{Limit: 50, RequestTimeout: time.Second}, true},
+		{"stale demand ignored", []d{{demand("a", 2, 100, time.Second), 1000}, {demand("b", 3, 10, time.Second), -500}}, nil,
+			Params{Limit: 100, RequestTimeout: time.Second}, true},
+		{"first-release member has no opinion", []d{{demand("a", 2, 0, 0), 1000}, {demand("b", 1, 80, 0), 1000}}, nil,
+			Params{Limit: 80, RequestTimeout: cfg.MaxRequestTimeout}, true},
+		{"no live want", []d{{demand("a", 0, 100, time.Second), 1000}}, nil, Params{}, false},
+		{"no limit known", []d{{demand("a", 2, 0, 0), 1000}}, nil, Params{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &Member{cfg: cfg, st: NewState(), accounts: map[string]*account{}}
+			if tt.own != nil {
+				m.accounts["t"] = &account{Account: *tt.own}
+			}
+			for i, x := range tt.demands {
+				m.st.Apply(x.rec, int64(i), x.at)
+			}
+			got, ok := m.grantParamsLocked("t", m.st.tenants["t"], 1000)
+			if tt.ok {
+				tt.want.ClaimValidity, tt.want.Epsilon = cfg.ClaimValidity, cfg.Epsilon
+			}
+			if ok != tt.ok || got != tt.want {
+				t.Fatalf("grantParams = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
 }
