@@ -1,9 +1,11 @@
-// Package ledger is the pure core of the cluster-wide budget ledger (issue 14): the records
-// of the one-partition ledger topic, the state machine every member folds them into, and the
-// sequencer's grant policy. It does no I/O and starts no goroutines: the Kafka plumbing feeds
-// it records in log order with their log append times, and time is always a value passed in
-// (a log time in Unix milliseconds), never read from a clock, so every rule is testable
-// deterministically. docs/LEDGER.md has the formats and the safety argument.
+// Package ledger is the cluster-wide budget ledger (issue 14). Its pure core is the records
+// of the one-partition ledger topic (record.go), the state machine every member folds them
+// into (state.go) and the sequencer's grant policy (sequencer.go): they do no I/O and start
+// no goroutines, and time is always a value passed in (a log time in Unix milliseconds),
+// never read from a clock, so every rule is testable deterministically. The Kafka plumbing
+// around them is Member (member.go), which feeds the core the records in log order with
+// their log append times and appends what it decides, and EnsureTopic (topic.go).
+// docs/LEDGER.md has the formats, the member loop and the safety argument.
 package ledger
 
 import (
