@@ -1,9 +1,11 @@
-// Package ledger is the pure core of the cluster-wide budget ledger (issue 14): the records
-// of the one-partition ledger topic, the state machine every member folds them into, and the
-// sequencer's grant policy. It does no I/O and starts no goroutines: the Kafka plumbing feeds
-// it records in log order with their log append times, and time is always a value passed in
-// (a log time in Unix milliseconds), never read from a clock, so every rule is testable
-// deterministically. docs/LEDGER.md has the formats and the safety argument.
+// Package ledger is the cluster-wide budget ledger (issue 14). Its pure core is the records
+// of the one-partition ledger topic (record.go), the state machine every member folds them
+// into (state.go) and the sequencer's grant policy (sequencer.go): they do no I/O and start
+// no goroutines, and time is always a value passed in (a log time in Unix milliseconds),
+// never read from a clock, so every rule is testable deterministically. The Kafka plumbing
+// around them is Member (member.go), which feeds the core the records in log order with
+// their log append times and appends what it decides, and EnsureTopic (topic.go).
+// docs/LEDGER.md has the formats, the member loop and the safety argument.
 package ledger
 
 import (
@@ -41,6 +43,12 @@ const (
 	// KindTakeover makes its writer the sequencer of epoch Epoch if Previous is the
 	// current epoch at its offset.
 	KindTakeover Kind = 5
+	// KindThrottled is the tripwire: a member got a 429 for Tenant while its ledger showed
+	// budget left, so another client spends from the tenant's budget. The sequencer reading
+	// it calls Sequencer.Throttled with RetryAfter. Added after the first release: a member
+	// that does not know it skips it as malformed (and counts it), which only means it does
+	// not react to the tripwire while it sequences.
+	KindThrottled Kind = 6
 )
 
 func (k Kind) String() string {
@@ -55,6 +63,8 @@ func (k Kind) String() string {
 		return "report"
 	case KindTakeover:
 		return "takeover"
+	case KindThrottled:
+		return "throttled"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -144,6 +154,15 @@ type Record struct {
 	Fresh int    `json:"f,omitempty"`
 	Seen  int64  `json:"seen,omitempty"`
 	Seq   uint64 `json:"seq,omitempty"`
+	// Demand: the account parameters the member's configuration gives the tenant. The
+	// sequencer grants under the smallest Limit and the largest Timeout among the live
+	// demands, so two deployments configured differently for one account never exceed the
+	// smaller limit. 0 (a member of an older release): no opinion.
+	Limit   int           `json:"lim,omitempty"`
+	Timeout time.Duration `json:"to,omitempty"`
+
+	// Throttled: the 429's Retry-After (0: none).
+	RetryAfter time.Duration `json:"ra,omitempty"`
 
 	// Grant and takeover: the sequencer epoch. Takeover: Previous = Epoch - 1.
 	Epoch    uint64 `json:"e,omitempty"`
@@ -211,6 +230,9 @@ func (r Record) validate() error {
 		if r.Want < 0 || r.Fresh < 0 || r.Fresh > r.Want || r.Seen < -1 {
 			return fmt.Errorf("want %d, fresh %d, seen %d", r.Want, r.Fresh, r.Seen)
 		}
+		if r.Limit < 0 || r.Timeout < 0 {
+			return fmt.Errorf("limit %d, timeout %s", r.Limit, r.Timeout)
+		}
 	case KindGrant:
 		if r.Epoch == 0 {
 			return errors.New("epoch 0")
@@ -242,6 +264,13 @@ func (r Record) validate() error {
 		}
 		if r.Epoch == 0 || r.Epoch != r.Previous+1 {
 			return fmt.Errorf("epoch %d after %d", r.Epoch, r.Previous)
+		}
+	case KindThrottled:
+		if r.Tenant == "" || r.Member == "" {
+			return errors.New("no tenant or member")
+		}
+		if r.RetryAfter < 0 {
+			return fmt.Errorf("retry-after %s", r.RetryAfter)
 		}
 	default:
 		return fmt.Errorf("unknown kind %d", r.Kind)

@@ -28,6 +28,10 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"heartbeat", Record{Kind: KindGrant, Epoch: 2, Params: &p}},
 		{"report", Record{Kind: KindReport, Tenant: "t1", Member: "m", Slots: []Slot{{2, 10}}, Use: UseUncertain}},
 		{"takeover", Record{Kind: KindTakeover, Member: "m", Epoch: 3, Previous: 2}},
+		{"demand with account", Record{Kind: KindDemand, Tenant: "t1", Member: "m", Want: 2, Seen: -1, Seq: 1,
+			Limit: 100, Timeout: 5 * time.Second}},
+		{"throttled", Record{Kind: KindThrottled, Tenant: "t1", Member: "m", RetryAfter: 3 * time.Second}},
+		{"throttled no retry-after", Record{Kind: KindThrottled, Tenant: "t1", Member: "m"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +74,10 @@ func TestDecodeMalformed(t *testing.T) {
 		{"report no slots", "\x01{\"k\":4,\"t\":\"t\",\"m\":\"a\",\"u\":2}"},
 		{"takeover skips an epoch", "\x01{\"k\":5,\"m\":\"a\",\"e\":3,\"prev\":1}"},
 		{"wrong type", "\x01{\"k\":\"grant\"}"},
+		{"demand negative limit", "\x01{\"k\":2,\"t\":\"t\",\"m\":\"a\",\"lim\":-1}"},
+		{"demand negative timeout", "\x01{\"k\":2,\"t\":\"t\",\"m\":\"a\",\"to\":-5}"},
+		{"throttled without tenant", "\x01{\"k\":6,\"m\":\"a\"}"},
+		{"throttled negative retry-after", "\x01{\"k\":6,\"t\":\"t\",\"m\":\"a\",\"ra\":-1}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +105,8 @@ func FuzzDecode(f *testing.F) {
 		{Kind: KindGrant, Tenant: "t", Member: "a", Epoch: 1, Params: &p, Slots: []Slot{{1, 1}}},
 		{Kind: KindReport, Tenant: "t", Member: "a", Slots: []Slot{{1, 1}}, Use: UseFinished},
 		{Kind: KindTakeover, Member: "a", Epoch: 1},
+		{Kind: KindDemand, Tenant: "t", Member: "a", Want: 1, Seen: 3, Limit: 30, Timeout: 5e9},
+		{Kind: KindThrottled, Tenant: "t", Member: "a", RetryAfter: 1e9},
 	} {
 		b, err := Encode(r)
 		if err != nil {
@@ -126,4 +136,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded record differs (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestVersion1Compatible pins the wire form a first-release member writes and reads: a
+// demand without the account fields still decodes (no opinion on the limit), and the kind
+// numbers are never renumbered.
+func TestVersion1Compatible(t *testing.T) {
+	old := "\x01{\"k\":2,\"t\":\"t\",\"m\":\"a\",\"w\":2,\"f\":1,\"seen\":4,\"seq\":9}"
+	r, err := Decode([]byte(old))
+	if err != nil {
+		t.Fatalf("Decode of a first-release demand: %v", err)
+	}
+	if r.Limit != 0 || r.Timeout != 0 || r.Want != 2 {
+		t.Fatalf("first-release demand decoded as %+v", r)
+	}
+	for k, want := range map[Kind]uint8{KindHello: 1, KindDemand: 2, KindGrant: 3, KindReport: 4, KindTakeover: 5, KindThrottled: 6} {
+		if uint8(k) != want {
+			t.Errorf("%s = %d, want %d", k, k, want)
+		}
+	}
+	b, err := Encode(Record{Kind: KindThrottled, Tenant: "t", Member: "a", RetryAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b[1:]), `{"k":6,"t":"t","m":"a","ra":2000000000}`; got != want {
+		t.Fatalf("throttled encodes as %s, want %s", got, want)
+	}
 }
