@@ -66,6 +66,15 @@ func TestIntegrationLedgerNotReady(t *testing.T) {
 	if got := gaugeValue(t, reg, "augment_connector_ledger_ready"); got != 0 {
 		t.Fatalf("ledger_ready = %v, want 0", got)
 	}
+	waitFor(t, 10*time.Second, "a write waiting for a claim", func() bool {
+		return gaugeValue(t, reg, "augment_connector_budget_claims_waiting") >= 1
+	})
+	if got := gaugeValue(t, reg, "augment_connector_budget_claims_held"); got != 0 {
+		t.Fatalf("claims_held = %v while nothing is granted, want 0", got)
+	}
+	if got := gaugeValue(t, reg, "augment_connector_ledger_lag_seconds"); got != 0.02 {
+		t.Fatalf("ledger_lag_seconds = %v, want the member's 0.02", got)
+	}
 	time.Sleep(time.Second)
 	if diff := cmp.Diff(before, k.committed(group, topic)); diff != "" {
 		t.Fatalf("committed while the ledger was unavailable (-before +now):\n%s", diff)

@@ -96,11 +96,15 @@ type ledgerBudget struct {
 	log    *zap.Logger
 	now    func() time.Time
 
-	lastLog atomic.Int64 // unix nanos of the last "waiting on the ledger" line
+	// A wait longer than logAfter is logged, then every logEvery at most (ledgerWaitLogAfter,
+	// ledgerWaitLogEvery; a test shortens them).
+	logAfter, logEvery time.Duration
+	lastLog            atomic.Int64 // unix nanos of the last "waiting on the ledger" line
 }
 
 func newLedgerBudget(link *ledgerLink, key, tenant string, limit int, log *zap.Logger, now func() time.Time) *ledgerBudget {
-	return &ledgerBudget{link: link, key: key, limit: limit, tenant: tenant, log: log, now: now}
+	return &ledgerBudget{link: link, key: key, limit: limit, tenant: tenant, log: log, now: now,
+		logAfter: ledgerWaitLogAfter, logEvery: ledgerWaitLogEvery}
 }
 
 func (b *ledgerBudget) Reserve(ctx context.Context, fresh func() bool, wake <-chan struct{}) (reservation, error) {
@@ -112,19 +116,21 @@ func (b *ledgerBudget) Reserve(ctx context.Context, fresh func() bool, wake <-ch
 		fresh = func() bool { return true }
 	}
 	start := b.now()
-	// A wait longer than ledgerWaitLogAfter is logged (with why), then once a minute.
+	// A wait longer than logAfter is logged (with why), then every logEvery at most.
 	var mu sync.Mutex
 	waiting := true
 	var logTimer *time.Timer
-	logTimer = time.AfterFunc(ledgerWaitLogAfter, func() {
+	mu.Lock() // the callback reads logTimer
+	logTimer = time.AfterFunc(b.logAfter, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if !waiting {
 			return
 		}
 		b.logWait(m, b.now().Sub(start))
-		logTimer.Reset(ledgerWaitLogEvery)
+		logTimer.Reset(b.logEvery)
 	})
+	mu.Unlock()
 	stopLog := func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -142,12 +148,12 @@ func (b *ledgerBudget) Reserve(ctx context.Context, fresh func() bool, wake <-ch
 	return &ledgerReservation{c: c}, nil
 }
 
-// logWait says, at most once a minute per tenant, why the tenant has been waiting waited on
-// the ledger: the ledger is not ready, or the cluster-wide budget is in use.
+// logWait says, at most once per logEvery (a minute) per tenant, why a write of the tenant has
+// waited on the ledger: the ledger is not ready, or the cluster-wide budget is in use.
 func (b *ledgerBudget) logWait(m ledgerMember, waited time.Duration) {
 	now := b.now()
 	last := b.lastLog.Load()
-	if last != 0 && now.Sub(time.Unix(0, last)) < ledgerWaitLogEvery {
+	if last != 0 && now.Sub(time.Unix(0, last)) < b.logEvery {
 		return
 	}
 	if !b.lastLog.CompareAndSwap(last, now.UnixNano()) {

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/augment-connector/augment-connector/internal/ledger"
 )
@@ -222,5 +225,54 @@ func TestAccountKey(t *testing.T) {
 	defer tn.client.close()
 	if k := AccountKey(tn.opts.BaseURL, tn.opts.TenantID); strings.Contains(k, "s3cr3t") || strings.Contains(k, "some-name") {
 		t.Errorf("key %q carries the token or the config's name", k)
+	}
+}
+
+// TestLedgerBudgetLogsLongWaits: a write waiting on the ledger longer than logAfter is logged
+// with why (the ledger not ready, or the cluster-wide budget in use), at most once per
+// logEvery for the tenant, however many writes wait.
+func TestLedgerBudgetLogsLongWaits(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	f := newFakeMember(0)
+	f.Register(ledger.Account{Key: "t1@api.example", Limit: 100})
+	f.setReady(errors.New("no record read back for 12s"))
+	link := &ledgerLink{}
+	link.set(f)
+	b := newLedgerBudget(link, "t1@api.example", "t1", 100, zap.New(core), time.Now)
+	b.logAfter, b.logEvery = 20*time.Millisecond, time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.Reserve(ctx, nil, nil); err == nil {
+				t.Error("a reservation while the ledger is not ready")
+			}
+		}()
+	}
+	wg.Wait()
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d log lines, want 1 for the tenant: %v", len(entries), entries)
+	}
+	if msg := entries[0].Message; !strings.Contains(msg, "waited on the budget ledger") || !strings.Contains(msg, "the budget ledger is not available: no record read back for 12s") {
+		t.Fatalf("log line %q does not say why", msg)
+	}
+
+	// Available, but the budget is in use: the line says so.
+	f.setReady(nil)
+	f.mu.Lock()
+	f.grantEvery = time.Hour
+	f.nextGrant = time.Now().Add(time.Hour)
+	f.mu.Unlock()
+	b.lastLog.Store(0)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	_, _ = b.Reserve(ctx2, nil, nil)
+	entries = logs.All()
+	if len(entries) != 2 || !strings.Contains(entries[1].Message, "the tenant's cluster-wide budget is in use (0 of 100 requests in the rolling minute)") {
+		t.Fatalf("log lines %v, want a second one saying the budget is in use", entries)
 	}
 }

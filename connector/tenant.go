@@ -337,7 +337,16 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		waitStart := t.now()
 		rsv, err := t.budget.Reserve(ctx, t.co.nextIsFresh, t.wake)
 		if err != nil {
-			return
+			if ctx.Err() != nil {
+				return
+			}
+			// Only a shared budget fails otherwise (the ledger's member is not running): wait
+			// and ask again, rather than leave the tenant without a dispatcher.
+			t.log.Warn("reserving the budget failed; trying again in a second", zap.Error(err))
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
 		}
 		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
 		if t.isLeaving() {
