@@ -118,7 +118,7 @@ func (c *Connector) startLedger(ctx context.Context) (stop func(), err error) {
 		cl.Close()
 		hint := ""
 		if !b.AllowUnsafeTopic {
-			hint = " (a topic the check finds unsafe is accepted only with budget.ledger.allowUnsafeTopic: true, for one-node test clusters)"
+			hint = " (if the check found the topic unsafe: budget.ledger.allowUnsafeTopic: true accepts it, for one-node test clusters only)"
 		}
 		return nil, fmt.Errorf("budget ledger topic %q: %w%s", b.Topic, err, hint)
 	}
