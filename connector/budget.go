@@ -2,31 +2,108 @@ package connector
 
 import (
 	"context"
+	"sync"
 	"time"
+
+	"github.com/augment-connector/augment-connector/internal/pacer"
 )
 
-// budget is a tenant's rate budget as its dispatcher and senders use it. *pacer.Pacer
-// implements it for one replica (a sliding-window log of this replica's share); a budget
-// ledger shared by the whole group can implement it next without the tenant changing. Every
-// attempt is reserved before it is sent and finished once its answer (or failure) is in:
-// the API counts every authenticated request, whatever its outcome.
+// budget is a tenant's rate budget as its dispatcher and senders use it. Two implementations:
+// pacerBudget (coordination local: a sliding-window log of this replica's share, package
+// pacer) and ledgerBudget (coordination kafka: one budget for the whole cluster, kept in the
+// budget ledger, package ledger). Every attempt holds a reservation of its own, taken before
+// the request is sent and ended once its answer (or failure) is in: the API counts every
+// authenticated request, whatever its outcome.
 type budget interface {
-	// WaitFor blocks until one attempt is allowed and reserves it. fresh (nil: true) says
-	// whether the request is for a brand-new interaction, which may use the slots held back
-	// from updates; it is asked again at every wake-up. wake (may be nil) ends a wait early to
-	// ask again. If ctx ends first, WaitFor reserves nothing and returns ctx's error.
-	WaitFor(ctx context.Context, fresh func() bool, wake <-chan struct{}) error
-	// Finish ends a reservation: sent says the attempt went out, and then it counts from at,
-	// when its answer arrived; an attempt never sent frees its slot at once.
-	Finish(sent bool, at time.Time)
+	// Reserve blocks until one attempt is allowed and returns its reservation, which the
+	// caller must End exactly once. fresh (nil: true) says whether the request is for a
+	// brand-new interaction, which may use the slots held back from updates; it is asked
+	// again at every wake-up. wake (may be nil) ends a wait early to ask again. If ctx ends
+	// first, Reserve holds nothing and returns ctx's error.
+	Reserve(ctx context.Context, fresh func() bool, wake <-chan struct{}) (reservation, error)
 	// Throttled records a 429 answer and its Retry-After (0: none).
 	Throttled(retryAfter time.Duration)
 	// NoteFresh records that a brand-new interaction started waiting at at.
 	NoteFresh(at time.Time)
 	// SetShare sets this replica's fraction of the tenant's budget (its share of the tenant's
-	// partitions).
+	// partitions). A cluster-wide budget ignores it.
 	SetShare(share float64)
-	// Limit reports the attempts allowed per window now, InUse those in the current window.
+	// Limit reports the attempts allowed per window now, InUse those in the current window
+	// (this replica's, or the cluster's for a cluster-wide budget).
 	Limit() int
 	InUse() int
+}
+
+// reservation is one attempt's hold on the budget.
+type reservation interface {
+	// Begin is called just before the request is written. ok false: the reservation expired
+	// before it was used; the caller Ends it as useUnused and reserves again. Otherwise
+	// timeout caps the attempt: it must be abandoned by then.
+	Begin() (timeout time.Duration, ok bool)
+	// End reports how the reservation was used, at at (when the answer arrived or the attempt
+	// failed). Only the first End counts.
+	End(how use, at time.Time)
+}
+
+// use is how a reservation was used.
+type use int
+
+const (
+	// useUnused: the request was never written (not begun, or it failed before a connection
+	// carried any of it).
+	useUnused use = iota
+	// useAnswered: a response arrived, whatever its status: the API has seen the attempt.
+	useAnswered
+	// useUncertain: no response arrived (a timeout, a network error, a cancel) after the
+	// request may have been written: the API may still see it.
+	useUncertain
+)
+
+func (u use) String() string {
+	switch u {
+	case useAnswered:
+		return "answered"
+	case useUncertain:
+		return "uncertain"
+	default:
+		return "unused"
+	}
+}
+
+// pacerBudget is the local budget (coordination local): *pacer.Pacer behind the reservation
+// interface, with exactly the pacer's behaviour. A reservation is always usable and takes
+// the tenant's own request timeout; an attempt that went out (answered or uncertain) counts
+// from its end, one never sent frees its slot at once.
+type pacerBudget struct {
+	p       *pacer.Pacer
+	timeout time.Duration // the tenant's request timeout
+}
+
+func newPacerBudget(p *pacer.Pacer, timeout time.Duration) *pacerBudget {
+	return &pacerBudget{p: p, timeout: timeout}
+}
+
+func (b *pacerBudget) Reserve(ctx context.Context, fresh func() bool, wake <-chan struct{}) (reservation, error) {
+	if err := b.p.WaitFor(ctx, fresh, wake); err != nil {
+		return nil, err
+	}
+	return &pacerReservation{b: b}, nil
+}
+
+func (b *pacerBudget) Throttled(retryAfter time.Duration) { b.p.Throttled(retryAfter) }
+func (b *pacerBudget) NoteFresh(at time.Time)             { b.p.NoteFresh(at) }
+func (b *pacerBudget) SetShare(share float64)             { b.p.SetShare(share) }
+func (b *pacerBudget) Limit() int                         { return b.p.Limit() }
+func (b *pacerBudget) InUse() int                         { return b.p.InUse() }
+
+// pacerReservation is one slot of the pacer's window.
+type pacerReservation struct {
+	b    *pacerBudget
+	once sync.Once
+}
+
+func (r *pacerReservation) Begin() (time.Duration, bool) { return r.b.timeout, true }
+
+func (r *pacerReservation) End(how use, at time.Time) {
+	r.once.Do(func() { r.b.p.Finish(how != useUnused, at) })
 }

@@ -11,10 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/augment-connector/augment-connector/internal/api"
@@ -72,6 +74,25 @@ type attemptResult struct {
 	// redirect names the status and the Location host of a 3xx, which is never followed.
 	redirect string
 	message  string // the API's message, or the transport error; never a value or token
+	// mayBeSent says that, when no response arrived (status 0), the request may still have
+	// been written: a connection was obtained for it before it failed. A request that failed
+	// before any connection carried it (DNS, dial, TLS handshake, a request that could not be
+	// built) was never sent.
+	mayBeSent bool
+}
+
+// use says how the attempt used its reservation of the budget: answered when a response
+// arrived (whatever its status, the API saw it), uncertain when none did after the request
+// may have been written (a timeout, a reset, a cancel), unused when it never left.
+func (r attemptResult) use() use {
+	switch {
+	case r.status != 0:
+		return useAnswered
+	case r.mayBeSent:
+		return useUncertain
+	default:
+		return useUnused
+	}
 }
 
 // apiClient writes variables to one tenant's Data Augmentation API. It holds one http.Client
@@ -200,8 +221,22 @@ func (c *apiClient) close() { c.hc.CloseIdleConnections() }
 
 // post sends one attempt of body to identifier and classifies the answer.
 func (c *apiClient) post(ctx context.Context, identifier string, body []byte) attemptResult {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	return c.postWithin(ctx, identifier, body, 0)
+}
+
+// postWithin is post with the attempt's timeout capped at within (0: the tenant's request
+// timeout), as the attempt's reservation of the budget allows.
+func (c *apiClient) postWithin(ctx context.Context, identifier string, body []byte, within time.Duration) attemptResult {
+	timeout := c.timeout
+	if within > 0 && within < timeout {
+		timeout = within
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// Whether a connection was obtained for the request: from then on it may have been
+	// written, so a failure without a response is uncertain, not unused.
+	var gotConn atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(identifier), bytes.NewReader(body))
 	if err != nil {
 		return attemptResult{outcome: outcomePermanent, message: "building request: " + err.Error()}
@@ -211,7 +246,7 @@ func (c *apiClient) post(ctx context.Context, identifier string, body []byte) at
 	req.Header.Set("User-Agent", "augment-connector")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return attemptResult{outcome: outcomeTransient, message: transportMessage(err)}
+		return attemptResult{outcome: outcomeTransient, message: transportMessage(err), mayBeSent: gotConn.Load()}
 	}
 	defer resp.Body.Close()
 	res := attemptResult{status: resp.StatusCode}

@@ -102,6 +102,11 @@ type Options struct {
 	RevokeGrace       time.Duration // how long a revoke waits for requests on the wire; default 5s
 	PingTimeout       time.Duration // how long the start-up check of Kafka may take; default 30s
 
+	// Budget says how the tenants' budgets are kept: by each replica's own pacer
+	// (Coordination BudgetLocal, the default of the zero value) or by the budget ledger shared
+	// by the whole cluster (BudgetKafka).
+	Budget BudgetOptions
+
 	Logger *zap.Logger
 	// Metrics, when set, are updated as the connector works (see NewMetrics and Collector).
 	Metrics *Metrics
@@ -111,6 +116,32 @@ type Options struct {
 	// runtime's timers, so a test that moves Now should run in a testing/synctest bubble,
 	// where both move together.
 	Now func() time.Time
+
+	// ledgerHooks replace the real ledger member and topic check (tests only).
+	ledgerHooks *ledgerHooks
+}
+
+// What BudgetOptions.Coordination may be.
+const (
+	// BudgetLocal: each replica paces its own share of each tenant's budget (internal/pacer).
+	// Safe only for one replica that accepts self-inflicted 429s after a restart.
+	BudgetLocal = "local"
+	// BudgetKafka: one budget per tenant for every replica, replay and deployment writing to
+	// the same account, kept in the budget ledger topic (internal/ledger, docs/LEDGER.md).
+	BudgetKafka = "kafka"
+)
+
+// BudgetOptions configure the tenants' budgets (the config's budget section).
+type BudgetOptions struct {
+	// Coordination is BudgetLocal ("" means it) or BudgetKafka.
+	Coordination string
+	// The rest applies to BudgetKafka only.
+	Topic             string        // the ledger topic; default ledger.DefaultTopic
+	MemberID          string        // this process in the ledger; default hostname + a random suffix
+	AllowUnsafeTopic  bool          // accept a ledger topic that may lose acknowledged records (one-node test clusters)
+	ClaimValidity     time.Duration // how long a grant may wait to be used; default 2s
+	MaxRequestTimeout time.Duration // at least every tenant's RequestTimeout; default 30s
+	UnavailableAfter  time.Duration // how long the ledger may be unreachable before not ready; default 10s
 }
 
 // Stats are running totals, for the demo's summary line, tests and metrics.
@@ -139,6 +170,8 @@ type Connector struct {
 	replay  bool
 	tenants map[string]*tenant
 	client  *kgo.Client
+	// ledger is the budget ledger's member, set by Run (BudgetKafka only; nil otherwise).
+	ledger *ledgerLink
 
 	poll    *poller      // the poll loop and the rebalance callbacks; owns the partition map
 	commits *committer   // commits the watermarks: on a timer, on revoke, at shutdown
@@ -205,6 +238,9 @@ func New(opts Options) (*Connector, error) {
 	if len(opts.Pipelines) == 0 {
 		return nil, errors.New("no pipelines")
 	}
+	if err := c.budgetDefaults(); err != nil {
+		return nil, err
+	}
 	for i := range opts.Pipelines {
 		pl := &opts.Pipelines[i]
 		if _, ok := opts.Tenants[pl.Tenant]; !ok {
@@ -268,6 +304,10 @@ func New(opts Options) (*Connector, error) {
 			return nil, fmt.Errorf("tenant %q: %w", name, err)
 		}
 		t.metrics = opts.Metrics
+		if c.ledger != nil {
+			t.budget = newLedgerBudget(c.ledger, AccountKey(t.opts.BaseURL, t.opts.TenantID), name, t.opts.RequestsPerMinute,
+				t.log.Named("budget"), opts.Now)
+		}
 		c.tenants[name] = t
 	}
 	c.source = &sourceReader{kafkaOpts: opts.KafkaOpts, timeout: opts.SourceReadTimeout, log: c.log}
@@ -283,6 +323,7 @@ func New(opts Options) (*Connector, error) {
 		log:         c.log,
 		now:         opts.Now,
 		revokeGrace: opts.RevokeGrace,
+		shared:      c.ledger != nil,
 		failed:      c.fatal,
 		failure:     func() error { return c.fatalErr },
 		workers: &workerEnv{
@@ -403,6 +444,15 @@ func (c *Connector) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// The budget ledger's member runs for as long as the tenants may send, and stops after
+	// them (returning its unused grants); stopLedger is idempotent.
+	stopLedger := func() {}
+	if c.ledger != nil {
+		if stopLedger, err = c.startLedger(ctx); err != nil {
+			return err
+		}
+		defer stopLedger()
+	}
 
 	dispatchCtx, cancelDispatch := context.WithCancel(workCtx)
 	var bg sync.WaitGroup
@@ -439,11 +489,22 @@ func (c *Connector) Run(ctx context.Context) error {
 		return pollErr
 	}
 
-	// Graceful shutdown: no more fetching; let what was fetched finish.
+	// Graceful shutdown: no more fetching.
 	c.stopping.Store(true)
-	c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.flow.pending()),
-		zap.Duration("timeout", c.opts.ShutdownTimeout))
-	drained := c.drain(c.opts.ShutdownTimeout)
+	var drained bool
+	if c.ledger != nil {
+		// A shared budget: finish what is on the wire and leave. The backlog is the next
+		// owners' to send, from the same budget: draining it here would only hold the
+		// partitions for the whole timeout.
+		c.log.Info("shutting down: finishing the attempts on the wire; the budget is shared, so the pending records are left to the partitions' next owners",
+			zap.Int64("pending_records", c.flow.pending()), zap.Duration("timeout", c.opts.ShutdownTimeout))
+		drained = c.leaveShared(cancelDispatch, &bg)
+	} else {
+		// Let what was fetched finish.
+		c.log.Info("shutting down: finishing pending work", zap.Int64("pending_records", c.flow.pending()),
+			zap.Duration("timeout", c.opts.ShutdownTimeout))
+		drained = c.drain(c.opts.ShutdownTimeout)
+	}
 	stopAll()
 	commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	commitErr := c.commits.all(commitCtx, client)
@@ -451,8 +512,17 @@ func (c *Connector) Run(ctx context.Context) error {
 	// Close leaves the group; our revoke callback runs and commits nothing new.
 	client.Close()
 	closed = true
-	if !drained {
+	// The member stops after the tenants: every claim is finished, the unused ones returned.
+	stopLedger()
+	switch {
+	case !drained && c.ledger != nil:
+		c.log.Warn("shutdown timeout reached with attempts on the wire; they were cancelled, and their records are not committed and will be redelivered",
+			zap.Int64("pending_records", c.flow.pending()))
+	case !drained:
 		c.log.Warn("shutdown timeout reached with records pending; they are not committed and will be redelivered",
+			zap.Int64("pending_records", c.flow.pending()))
+	case c.ledger != nil && c.flow.pending() > 0:
+		c.log.Info("left the pending records to the partitions' next owners: not committed, they will be redelivered",
 			zap.Int64("pending_records", c.flow.pending()))
 	}
 	select {
@@ -464,6 +534,31 @@ func (c *Connector) Run(ctx context.Context) error {
 		return fmt.Errorf("committing at shutdown: %w", commitErr)
 	}
 	return nil
+}
+
+// leaveShared is the graceful shutdown of a member of a shared budget: the tenants stop
+// reserving (no dispatch, no retry), and the attempts on the wire finish, for up to
+// ShutdownTimeout. It reports whether they all finished in time.
+func (c *Connector) leaveShared(cancelDispatch context.CancelFunc, bg *sync.WaitGroup) bool {
+	for _, t := range c.tenants {
+		t.leave()
+	}
+	cancelDispatch()
+	done := make(chan struct{})
+	go func() { // ends with bg, which stopAll waits for in any case
+		bg.Wait()
+		close(done)
+	}()
+	tm := time.NewTimer(c.opts.ShutdownTimeout)
+	defer tm.Stop()
+	select {
+	case <-done:
+		return true
+	case <-tm.C:
+		return false
+	case <-c.fatal:
+		return false
+	}
 }
 
 // drain waits until no record is pending, or the timeout passes.
@@ -545,6 +640,13 @@ func (c *Connector) Health() (alive, ready bool, why []string) {
 	}
 	if ok, tenants := c.Ready(); !ok {
 		why = append(why, tenants...)
+	}
+	if c.ledger != nil {
+		if m := c.ledger.member(); m == nil {
+			why = append(why, "the budget ledger is not running yet")
+		} else if err := m.Ready(); err != nil {
+			why = append(why, "budget ledger: "+err.Error()+" (writes wait; nothing is committed before it is written)")
+		}
 	}
 	if !alive {
 		why = append(why, "the poll loop has not turned for a minute")

@@ -27,11 +27,14 @@
 //     supersedes the earlier ones it covers on arrival; identifiers wait in urgency order
 //     (brand-new interactions first, then the oldest) after an optional linger.
 //  4. Dispatch (tenant.run, tenant.go). When an identifier is ready, a concurrency slot is free
-//     and the tenant is not blocked, the dispatcher reserves the budget (budget.go, a
-//     pacer.Pacer) and only then takes the request (coalescer.take folds the identifier's
+//     and the tenant is not blocked, the dispatcher reserves the budget (budget.go: a
+//     pacer.Pacer with budget.coordination local, a claim of the budget ledger with kafka,
+//     ledgerbudget.go) and only then takes the request (coalescer.take folds the identifier's
 //     contributions: last value per name wins, at most 50 variables), so whatever arrived
 //     while it waited is in it. Each request is sent on a goroutine of its own.
-//  5. Send (sender.go). attempt (budget, HTTP POST, classified in client.go), observe (what
+//  5. Send (sender.go). attempt (its own reservation of the budget, begun just before the
+//     HTTP POST, which is classified in client.go, and ended as answered, uncertain or
+//     unused), observe (what
 //     the answer tells the tenant), decide (done / retry after d / block the tenant /
 //     dead-letter with a class), in a loop until done, dead-lettered or abandoned.
 //  6. Done (tenant.finish, coalescer.finish, Connector.contributionDone). A request carried
@@ -47,9 +50,11 @@
 //
 // Every goroutine has an owner that stops it and waits for it; they stop in this order at a
 // graceful shutdown (Run's ctx cancelled): the poll loop returns; the drain lets pending work
-// finish for up to ShutdownTimeout; then dispatchers and committer, senders and workers are
-// cancelled and awaited; the last commit is made; the client is closed (its revoke callback
-// stops what is left of the workers); the tables stop.
+// finish for up to ShutdownTimeout (with the budget ledger instead: the tenants leave, that
+// is stop reserving and retrying, and only the attempts on the wire finish); then dispatchers
+// and committer, senders and workers are cancelled and awaited; the last commit is made; the
+// client is closed (its revoke callback stops what is left of the workers); the ledger member
+// stops (returning its unused grants); the tables stop.
 //
 //	goroutine                      owner, started by                   context                         stops when
 //	poll loop (poller.run)         Run (the caller's goroutine)        Run's ctx                       ctx ends, a fatal error, the client closes
@@ -59,6 +64,8 @@
 //	tenant dispatcher (run)        Run, one per tenant                 dispatchCtx (from workCtx)      stopAll cancels dispatchCtx; waits for its senders
 //	request sender (send)          the tenant's dispatcher             sendCtx + per-request cancel    the request ends; revoke cancels it after RevokeGrace; stopAll cancels sendCtx
 //	committer (committer.run)      Run                                 dispatchCtx                     stopAll cancels dispatchCtx
+//	ledger member (Member.Run)     Run, via startLedger (kafka only)   WithoutCancel(ctx) + cancel     Run returns (stopLedger, after the tenants and the commit); waited for
+//	ledger client (kgo)            startLedger                         the client                      stopLedger closes it after the member stopped
 //	kgo's own goroutines           kgo.NewClient in Run                the client                      client.Close, at the end of Run
 //	re-read client (sourceReader)  a worker, replaying only            the worker's ctx + timeout      the record is read or the timeout passes (closed on return)
 //
@@ -70,6 +77,7 @@
 //
 //	committer.mu → partition.mu
 //	tenant.mu → coalescer.mu → the budget's (pacer.Pacer's) mu
+//	(a ledger budget takes no lock of its own; the member's are the ledger's, never held by us)
 //	poller.mu, recQueue.mu, apiClient.mu and deadLetters take no other lock.
 //
 // What each lock guards:

@@ -150,6 +150,8 @@ type gaugeCollector struct {
 	c *Connector
 
 	pendingRecords, pendingBytes, paused, budgetUsed, budgetLimit, lag, blocked *prometheus.Desc
+	// budget.coordination kafka only.
+	claimsHeld, claimsWaiting, ledgerLag, ledgerReady *prometheus.Desc
 }
 
 func newGaugeCollector(c *Connector) *gaugeCollector {
@@ -159,15 +161,26 @@ func newGaugeCollector(c *Connector) *gaugeCollector {
 		pendingRecords: prometheus.NewDesc(ns+"_pending_records", "Records fetched and not yet done.", nil, nil),
 		pendingBytes:   prometheus.NewDesc(ns+"_pending_bytes", "Bytes of the records fetched and not yet done.", nil, nil),
 		paused:         prometheus.NewDesc(ns+"_partitions_paused", "Assigned partitions whose fetching is paused because pending work reached its bound.", nil, nil),
-		budgetUsed:     prometheus.NewDesc(ns+"_budget_used_requests", "API attempts in the tenant's current rolling minute.", []string{"tenant"}, nil),
-		budgetLimit:    prometheus.NewDesc(ns+"_budget_limit_requests", "This replica's share of the tenant's requests per rolling minute.", []string{"tenant"}, nil),
-		blocked:        prometheus.NewDesc(ns+"_tenant_blocked", "1 while the tenant refuses the action token (401/403).", []string{"tenant"}, nil),
-		lag:            prometheus.NewDesc(ns+"_consumer_lag_records", "High watermark minus committed offset, per assigned partition.", []string{"topic", "partition"}, nil),
+		budgetUsed: prometheus.NewDesc(ns+"_budget_used_requests",
+			"API attempts in the tenant's current rolling minute: this replica's (budget.coordination local), or the whole cluster's as the budget ledger holds them (kafka: every replica, replay and deployment writing to the account).", []string{"tenant"}, nil),
+		budgetLimit: prometheus.NewDesc(ns+"_budget_limit_requests",
+			"The tenant's requests per rolling minute: this replica's share (budget.coordination local), or the cluster-wide limit the budget ledger grants under (kafka).", []string{"tenant"}, nil),
+		claimsHeld: prometheus.NewDesc(ns+"_budget_claims_held",
+			"Grants of the budget ledger this member holds (granted, not yet finished), per tenant (budget.coordination kafka).", []string{"tenant"}, nil),
+		claimsWaiting: prometheus.NewDesc(ns+"_budget_claims_waiting",
+			"Attempts of this member waiting for a grant of the budget ledger, per tenant (budget.coordination kafka).", []string{"tenant"}, nil),
+		ledgerLag: prometheus.NewDesc(ns+"_ledger_lag_seconds",
+			"How far this member's read of the budget ledger is behind its latest append, per tenant (budget.coordination kafka).", []string{"tenant"}, nil),
+		ledgerReady: prometheus.NewDesc(ns+"_ledger_ready",
+			"1 while the budget ledger is available to this member, 0 while writes wait on it (budget.coordination kafka).", nil, nil),
+		blocked: prometheus.NewDesc(ns+"_tenant_blocked", "1 while the tenant refuses the action token (401/403).", []string{"tenant"}, nil),
+		lag:     prometheus.NewDesc(ns+"_consumer_lag_records", "High watermark minus committed offset, per assigned partition.", []string{"topic", "partition"}, nil),
 	}
 }
 
 func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{g.pendingRecords, g.pendingBytes, g.paused, g.budgetUsed, g.budgetLimit, g.blocked, g.lag} {
+	for _, d := range []*prometheus.Desc{g.pendingRecords, g.pendingBytes, g.paused, g.budgetUsed, g.budgetLimit, g.blocked, g.lag,
+		g.claimsHeld, g.claimsWaiting, g.ledgerLag, g.ledgerReady} {
 		ch <- d
 	}
 }
@@ -193,9 +206,31 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(g.blocked, prometheus.GaugeValue, b, name)
 	}
+	if c.ledger != nil {
+		g.collectLedger(ch)
+	}
 	for topic, ps := range owned {
 		for id, p := range ps {
 			ch <- prometheus.MustNewConstMetric(g.lag, prometheus.GaugeValue, float64(p.lag()), topic, strconv.Itoa(int(id)))
 		}
+	}
+}
+
+// collectLedger reports the budget ledger's gauges (budget.coordination kafka).
+func (g *gaugeCollector) collectLedger(ch chan<- prometheus.Metric) {
+	m := g.c.ledger.member()
+	ready := 0.0
+	if m != nil && m.Ready() == nil {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(g.ledgerReady, prometheus.GaugeValue, ready)
+	if m == nil {
+		return
+	}
+	for name, t := range g.c.tenants {
+		st := m.Status(AccountKey(t.opts.BaseURL, t.opts.TenantID))
+		ch <- prometheus.MustNewConstMetric(g.claimsHeld, prometheus.GaugeValue, float64(st.Mine), name)
+		ch <- prometheus.MustNewConstMetric(g.claimsWaiting, prometheus.GaugeValue, float64(st.Waiting), name)
+		ch <- prometheus.MustNewConstMetric(g.ledgerLag, prometheus.GaugeValue, st.Lag.Seconds(), name)
 	}
 }

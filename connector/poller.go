@@ -38,6 +38,7 @@ type poller struct {
 	log         *zap.Logger
 	now         func() time.Time
 	revokeGrace time.Duration
+	shared      bool            // the budget is the cluster's (the ledger's): no shares to set
 	failed      <-chan struct{} // closed when the connector fails (Connector.fail)
 	failure     func() error    // the error it failed with, once failed is closed
 	// partitionCounts reads the partition count of each topic for the budget shares
@@ -375,8 +376,10 @@ func listPartitionCounts(ctx context.Context, cl *kgo.Client, topics []string) (
 // mu included: a slow metadata answer must not stall a rebalance callback, the commit loop,
 // the metrics scrape or dispatch.
 func (po *poller) updateShares(ctx context.Context, cl *kgo.Client) {
-	if ctx.Err() != nil || po.replay {
-		return // the client is closing; a replay keeps the whole budget of its config
+	if ctx.Err() != nil || po.replay || po.shared {
+		// The client is closing; a replay keeps the whole budget of its config; a shared
+		// budget (the ledger) is divided among the members by the ledger itself.
+		return
 	}
 	counts, err := po.partitionCounts(ctx, cl, po.topics)
 	if err != nil {

@@ -119,8 +119,9 @@ func nextOr(next func() time.Duration, fallback time.Duration) time.Duration {
 	return d
 }
 
-// send makes attempts until the request is done, dead-lettered or abandoned.
-func (t *tenant) send(ctx context.Context, req *request) {
+// send makes attempts until the request is done, dead-lettered or abandoned. first is the
+// reservation of its first attempt, taken by the dispatcher.
+func (t *tenant) send(ctx context.Context, req *request, first reservation) {
 	defer close(req.done)
 	if req.probe {
 		t.reloadToken()
@@ -128,11 +129,15 @@ func (t *tenant) send(ctx context.Context, req *request) {
 	bo := t.newBackoff()
 	var first404 time.Time
 	for n := 0; ; n++ {
-		if n > 0 && req.stopRetry.Load() {
+		if n > 0 && (req.stopRetry.Load() || t.isLeaving()) {
 			t.finish(req, false)
 			return
 		}
-		res, ok := t.attempt(ctx, req, n)
+		var rsv reservation
+		if n == 0 {
+			rsv = first
+		}
+		res, ok := t.attempt(ctx, req, n, rsv)
 		if !ok {
 			t.finish(req, false) // abandoned: shutdown or revoke
 			return
@@ -160,30 +165,48 @@ func (t *tenant) send(ctx context.Context, req *request) {
 				zap.Stringer("class", res.outcome), zap.Int("status", res.status),
 				zap.String("error", res.message), zap.Int("attempt", n+1), zap.Duration("backoff", act.wait))
 		}
-		if act.wait > 0 && !sleepCtx(ctx, act.wait) {
+		if act.wait > 0 && !t.sleepUnlessLeaving(ctx, act.wait) {
 			t.finish(req, false)
 			return
 		}
 	}
 }
 
-// attempt makes attempt n of req: it reserves the budget (the first attempt's was reserved by
-// the dispatcher), posts and finishes the reservation. ok is false when ctx ended first.
-func (t *tenant) attempt(ctx context.Context, req *request, n int) (_ attemptResult, ok bool) {
-	if n > 0 {
-		waitStart := t.now()
-		fresh := req.fresh
-		if err := t.budget.WaitFor(ctx, func() bool { return fresh }, nil); err != nil {
+// attempt makes attempt n of req: it reserves the budget (rsv, the first attempt's, was
+// reserved by the dispatcher), begins the reservation (one that expired is returned and
+// taken again), posts within the reservation's timeout and ends it as the answer says:
+// answered, uncertain (no answer, but the request may have left) or unused (it never left).
+// ok is false when ctx ended first, or the tenant is leaving before the attempt began.
+func (t *tenant) attempt(ctx context.Context, req *request, n int, rsv reservation) (_ attemptResult, ok bool) {
+	fresh := req.fresh
+	var timeout time.Duration
+	for {
+		if rsv == nil {
+			waitStart := t.now()
+			r, err := t.reserve(ctx, func() bool { return fresh })
+			if err != nil {
+				return attemptResult{}, false
+			}
+			t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+			rsv = r
+		}
+		if ctx.Err() != nil {
+			rsv.End(useUnused, t.now())
 			return attemptResult{}, false
 		}
-		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+		var begun bool
+		if timeout, begun = rsv.Begin(); begun {
+			break
+		}
+		rsv.End(useUnused, t.now()) // expired before it was used: reserve again
+		rsv = nil
 	}
 	sent := t.now()
-	res := t.client.post(ctx, req.id.id, req.body)
-	// The attempt left the window's reservation for its log: it counts from now on, a time
-	// never earlier than the API's arrival time (see pacer.Pacer).
+	res := t.client.postWithin(ctx, req.id.id, req.body, timeout)
+	// The attempt's reservation ends now: for the pacer it counts from now on, a time never
+	// earlier than the API's arrival time (see pacer.Pacer).
 	answered := t.now()
-	t.budget.Finish(true, answered)
+	rsv.End(res.use(), answered)
 	t.metrics.recordAttempt(t.name, res.status, answered.Sub(sent))
 	if ctx.Err() != nil {
 		return res, false
@@ -193,6 +216,34 @@ func (t *tenant) attempt(ctx context.Context, req *request, n int) (_ attemptRes
 			zap.Int("status", res.status), zap.Duration("cap", maxRetryAfter))
 	}
 	return res, true
+}
+
+// reserve is budget.Reserve for a retry: it also gives up when the tenant starts leaving.
+func (t *tenant) reserve(ctx context.Context, fresh func() bool) (reservation, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-t.leaving:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return t.budget.Reserve(ctx, fresh, nil)
+}
+
+// sleepUnlessLeaving waits d, unless ctx ends or the tenant starts leaving first.
+func (t *tenant) sleepUnlessLeaving(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.leaving:
+		return false
+	case <-tm.C:
+		return true
+	}
 }
 
 // observe applies what an answer tells the tenant (its token is accepted, the budget is

@@ -108,6 +108,11 @@ type tenant struct {
 
 	wake chan struct{} // capacity 1
 	wg   sync.WaitGroup
+
+	// leaving is closed by leave, when a member of a shared budget shuts down: nothing more is
+	// reserved, no retry is made, only the attempts on the wire finish (see leave).
+	leaving   chan struct{}
+	leaveOnce sync.Once
 }
 
 // goneMemory is how long an identifier whose 404 window expired stays known as gone.
@@ -125,21 +130,42 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 	}
 	p := pacer.New(opts.RequestsPerMinute, now)
 	p.SetSpread(true) // spend the window as it comes back, so a backlog coalesces (see pacer.Pacer)
-	return &tenant{
-		name:   name,
-		opts:   opts,
-		client: c,
-		budget: p,
-		sink:   sink,
-		co:     newCoalescer(linger, maxVars, opts.DataForm, sink.uncharge, p.NoteFresh),
-		log:    log.With(zap.String("tenant", name)),
-		now:    now,
-		reqs:   make(map[*request]struct{}),
-		gone:   make(map[string]time.Time),
-		wake:   make(chan struct{}, 1),
+	t := &tenant{
+		name:    name,
+		opts:    opts,
+		client:  c,
+		budget:  newPacerBudget(p, opts.RequestTimeout),
+		sink:    sink,
+		log:     log.With(zap.String("tenant", name)),
+		now:     now,
+		reqs:    make(map[*request]struct{}),
+		gone:    make(map[string]time.Time),
+		wake:    make(chan struct{}, 1),
+		leaving: make(chan struct{}),
 
 		probeInterval: opts.BlockedProbeInterval,
-	}, nil
+	}
+	// The budget may be replaced (by a ledger's) before the tenant runs: ask it then.
+	t.co = newCoalescer(linger, maxVars, opts.DataForm, sink.uncharge, func(at time.Time) { t.budget.NoteFresh(at) })
+	return t, nil
+}
+
+// leave makes the tenant stop reserving: a member of a shared budget (coordination kafka)
+// that shuts down finishes the attempts on the wire and leaves the rest of its backlog to
+// its partitions' next owners, which take from the same budget. Retries waiting for their
+// backoff or for the budget are abandoned (their records stay uncommitted). The dispatcher
+// stops when its context is cancelled.
+func (t *tenant) leave() {
+	t.leaveOnce.Do(func() { close(t.leaving) })
+}
+
+func (t *tenant) isLeaving() bool {
+	select {
+	case <-t.leaving:
+		return true
+	default:
+		return false
+	}
 }
 
 func (t *tenant) signal() {
@@ -309,13 +335,27 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		// Reserve the budget first and build the request only then, so everything that
 		// arrived while waiting for the budget is folded into it.
 		waitStart := t.now()
-		if err := t.budget.WaitFor(ctx, t.co.nextIsFresh, t.wake); err != nil {
-			return
+		rsv, err := t.budget.Reserve(ctx, t.co.nextIsFresh, t.wake)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// Only a shared budget fails otherwise (the ledger's member is not running): wait
+			// and ask again, rather than leave the tenant without a dispatcher.
+			t.log.Warn("reserving the budget failed; trying again in a second", zap.Error(err))
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
 		}
 		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+		if t.isLeaving() {
+			rsv.End(useUnused, t.now())
+			return
+		}
 		req := t.build()
 		if req == nil {
-			t.budget.Finish(false, t.now()) // revoked or drained while waiting
+			rsv.End(useUnused, t.now()) // revoked or drained while waiting
 			continue
 		}
 		rctx, cancel := context.WithCancel(sendCtx)
@@ -324,7 +364,7 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 		go func() {
 			defer t.wg.Done()
 			defer cancel()
-			t.send(rctx, req)
+			t.send(rctx, req, rsv)
 		}()
 	}
 }

@@ -590,3 +590,41 @@ pipelines:
 		t.Errorf("stderr (-want +got):\n%s", diff)
 	}
 }
+
+// TestCheckPrintsLedgerWarning: an unsafe ledger topic accepted in coordination kafka is
+// printed by check like the other warnings (run logs it, and logs what the topic check at
+// start-up accepts); check exits 0.
+func TestCheckPrintsLedgerWarning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "test.yaml")
+	cfg := `kafka:
+  brokers: [localhost:9092]
+tenants:
+  main:
+    cluster: vcc-na12
+    tenantId: acme
+    token: tok
+pipelines:
+  - name: customers
+    topics: [dbserver1.crm.customers]
+    tenant: main
+    decode: {format: json}
+    identifier: after.interaction_id
+    variables:
+      - {name: _customerTier, value: after.tier}
+budget:
+  coordination: kafka
+  ledger:
+    allowUnsafeTopic: true
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "check", "--config", path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	want := []string{"warning: " + path + ":19: budget.ledger.allowUnsafeTopic: a budget ledger topic that may lose an acknowledged record is accepted (fewer than 3 replicas, min.insync.replicas below 2 or unclean leader election): a lost grant or report can let the tenants exceed their requestsPerMinute; for one-node test clusters only"}
+	if diff := cmp.Diff(want, lines(stderr)); diff != "" {
+		t.Errorf("stderr (-want +got):\n%s", diff)
+	}
+}

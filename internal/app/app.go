@@ -196,6 +196,23 @@ func rawExprErrors(name string, data []byte, known config.Errors, opts []transfo
 	return out
 }
 
+// budgetOptions maps the budget section to the connector's options.
+func budgetOptions(b *config.BudgetConfig) connector.BudgetOptions {
+	o := connector.BudgetOptions{Coordination: connector.BudgetLocal}
+	if b.Coordination == config.CoordinationKafka {
+		o = connector.BudgetOptions{
+			Coordination:      connector.BudgetKafka,
+			Topic:             b.Ledger.Topic,
+			MemberID:          b.Ledger.MemberID,
+			AllowUnsafeTopic:  b.Ledger.AllowUnsafeTopic,
+			ClaimValidity:     b.Ledger.ClaimValidity,
+			MaxRequestTimeout: b.Ledger.MaxRequestTimeout,
+			UnavailableAfter:  b.Ledger.UnavailableAfter,
+		}
+	}
+	return o
+}
+
 func avroDecoder(path string) (*schemas.AvroDecoder, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -242,6 +259,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 		MaxVariables:            cfg.Connector.MaxVariablesPerRequest,
 		Linger:                  cfg.Connector.Linger,
 		PingTimeout:             2 * cfg.Kafka.DialTimeout,
+		Budget:                  budgetOptions(&cfg.Budget),
 		Logger:                  log,
 	}
 	for name, t := range cfg.Tenants {

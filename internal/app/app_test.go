@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/schemas"
@@ -120,4 +121,51 @@ func loadOptions(t *testing.T, dir, cfg string) connector.Options {
 		t.Fatal(err)
 	}
 	return opts
+}
+
+// TestBudgetOptions: the budget section maps to the connector's BudgetOptions: kafka by
+// default with the ledger's defaults, every key carried, and local without the ledger's.
+func TestBudgetOptions(t *testing.T) {
+	const head = `kafka:
+  brokers: [kafka-1:9092]
+tenants:
+  main:
+    cluster: vcc-na12
+    tenantId: a
+    token: t
+pipelines:
+  - name: p
+    topics: [t]
+    tenant: main
+    decode: {format: json}
+    identifier: after.id
+    variables:
+      - {name: _a, value: after.a}
+`
+	for _, tc := range []struct {
+		name, budget string
+		want         connector.BudgetOptions
+	}{
+		{name: "default", want: connector.BudgetOptions{Coordination: connector.BudgetKafka, Topic: "augment-connector.budget",
+			ClaimValidity: 2 * time.Second, MaxRequestTimeout: 30 * time.Second, UnavailableAfter: 10 * time.Second}},
+		{name: "every key", budget: `budget:
+  coordination: kafka
+  ledger:
+    topic: shared.budget
+    memberId: pod-a
+    allowUnsafeTopic: true
+    claimValidity: 1500ms
+    maxRequestTimeout: 20s
+    unavailableAfter: 5s
+`, want: connector.BudgetOptions{Coordination: connector.BudgetKafka, Topic: "shared.budget", MemberID: "pod-a", AllowUnsafeTopic: true,
+			ClaimValidity: 1500 * time.Millisecond, MaxRequestTimeout: 20 * time.Second, UnavailableAfter: 5 * time.Second}},
+		{name: "local", budget: "budget:\n  coordination: local\n", want: connector.BudgetOptions{Coordination: connector.BudgetLocal}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := loadOptions(t, t.TempDir(), head+tc.budget)
+			if opts.Budget != tc.want {
+				t.Fatalf("budget options %+v, want %+v", opts.Budget, tc.want)
+			}
+		})
+	}
 }

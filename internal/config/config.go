@@ -38,6 +38,7 @@ type Config struct {
 	Pipelines  []PipelineConfig `yaml:"pipelines"`
 	DeadLetter DeadLetterConfig `yaml:"deadLetter"`
 	Connector  ConnectorConfig  `yaml:"connector"`
+	Budget     BudgetConfig     `yaml:"budget"`
 	Logging    LoggingConfig    `yaml:"logging"`
 	Metrics    MetricsConfig    `yaml:"metrics"`
 
@@ -384,6 +385,47 @@ type ConnectorConfig struct {
 	MaxVariablesPerRequest int           `yaml:"maxVariablesPerRequest"`
 }
 
+// BudgetConfig says how each tenant's requestsPerMinute is kept across replicas.
+type BudgetConfig struct {
+	// Coordination is CoordinationKafka (the default: one budget per tenant for every
+	// replica, replay and deployment writing to the same account, kept in the budget ledger
+	// topic) or CoordinationLocal (each replica paces its own share: self-inflicted 429s on
+	// every restart and rebalance).
+	Coordination string       `yaml:"coordination"`
+	Ledger       LedgerConfig `yaml:"ledger"`
+}
+
+// What BudgetConfig.Coordination may be.
+const (
+	CoordinationKafka = "kafka"
+	CoordinationLocal = "local"
+)
+
+// LedgerConfig is the budget ledger (coordination kafka).
+type LedgerConfig struct {
+	// Topic is the ledger topic, shared by every deployment writing to the same accounts.
+	Topic string `yaml:"topic"`
+	// MemberID names this process in the ledger; empty: the host name (the pod's name) and a
+	// random per-process suffix.
+	MemberID string `yaml:"memberId"`
+	// AllowUnsafeTopic accepts a ledger topic that may lose an acknowledged record (fewer
+	// than 3 replicas, min.insync.replicas below 2, unclean leader election): one-node test
+	// clusters only. Warned about.
+	AllowUnsafeTopic bool `yaml:"allowUnsafeTopic"`
+	// ClaimValidity bounds how long a grant may wait to be used.
+	ClaimValidity time.Duration `yaml:"claimValidity"`
+	// MaxRequestTimeout is the largest requestTimeout of any deployment writing to the
+	// ledger (at least every tenant's here): it bounds how long the ledger holds an uncertain
+	// attempt and how far back a starting member reads.
+	MaxRequestTimeout time.Duration `yaml:"maxRequestTimeout"`
+	// UnavailableAfter is how long the ledger may be unreachable before /readyz says so.
+	UnavailableAfter time.Duration `yaml:"unavailableAfter"`
+}
+
+// DefaultLedgerTopic is budget.ledger.topic's default (ledger.DefaultTopic; this package does
+// not import the ledger).
+const DefaultLedgerTopic = "augment-connector.budget"
+
 // LoggingConfig configures the zap logger.
 type LoggingConfig struct {
 	Level  string `yaml:"level"`
@@ -420,6 +462,15 @@ func defaultConfig() *Config {
 			MaxPendingRecords:      1_000_000, // the connector's defaults: see connector.Options
 			MaxPendingBytes:        192 * MiB,
 			MaxVariablesPerRequest: 50,
+		},
+		Budget: BudgetConfig{
+			Coordination: CoordinationKafka,
+			Ledger: LedgerConfig{
+				Topic:             DefaultLedgerTopic,
+				ClaimValidity:     2 * time.Second,
+				MaxRequestTimeout: 30 * time.Second,
+				UnavailableAfter:  10 * time.Second,
+			},
 		},
 		Logging: LoggingConfig{Level: "info", Format: "json"},
 		Metrics: MetricsConfig{Listen: ":9090"},

@@ -122,6 +122,15 @@ func baseWant() *Config {
 			MaxPendingBytes:        201326592,
 			MaxVariablesPerRequest: 50,
 		},
+		Budget: BudgetConfig{
+			Coordination: "kafka",
+			Ledger: LedgerConfig{
+				Topic:             "augment-connector.budget",
+				ClaimValidity:     2 * time.Second,
+				MaxRequestTimeout: 30 * time.Second,
+				UnavailableAfter:  10 * time.Second,
+			},
+		},
 		Logging: LoggingConfig{Level: "info", Format: "json"},
 		Metrics: MetricsConfig{Listen: ":9090"},
 	}

@@ -39,6 +39,7 @@ func (l *loader) validate(c *Config) {
 	l.validatePipelines(c)
 	l.validateDeadLetter(c)
 	l.validateConnector(&c.Connector)
+	l.validateBudget(c)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -694,5 +695,47 @@ func (l *loader) validateConnector(c *ConnectorConfig) {
 	}
 	if c.MaxVariablesPerRequest < 1 || c.MaxVariablesPerRequest > api.MaxVariablesPerRequest {
 		l.add(p+"maxVariablesPerRequest", "must be between 1 and %d, got %d", api.MaxVariablesPerRequest, c.MaxVariablesPerRequest)
+	}
+}
+
+func (l *loader) validateBudget(c *Config) {
+	const p = "budget."
+	b := &c.Budget
+	switch b.Coordination {
+	case CoordinationKafka, CoordinationLocal:
+	default:
+		l.add(p+"coordination", "must be kafka or local, got %s", l.show(p+"coordination", b.Coordination))
+	}
+	lp := p + "ledger."
+	lc := &b.Ledger
+	if !topicRE.MatchString(lc.Topic) {
+		l.add(lp+"topic", "%s is not a valid Kafka topic name", l.show(lp+"topic", lc.Topic))
+	} else {
+		for i, pc := range c.Pipelines {
+			if slices.Contains(pc.Topics, lc.Topic) {
+				l.add(lp+"topic", "topic %q is consumed by pipelines[%d]; the ledger topic must be a topic of its own", lc.Topic, i)
+				break
+			}
+		}
+		if lc.Topic == c.DeadLetter.Topic {
+			l.add(lp+"topic", "topic %q is the dead-letter topic; the ledger topic must be a topic of its own", lc.Topic)
+		}
+	}
+	if len(lc.MemberID) > 200 || strings.ContainsFunc(lc.MemberID, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		l.add(lp+"memberId", "must be at most 200 printable ASCII characters without spaces, got %s", l.show(lp+"memberId", lc.MemberID))
+	}
+	l.durationIn(lp+"claimValidity", lc.ClaimValidity, 100*time.Millisecond, time.Minute)
+	l.durationIn(lp+"unavailableAfter", lc.UnavailableAfter, time.Second, time.Hour)
+	if lc.MaxRequestTimeout <= 0 || lc.MaxRequestTimeout > 10*time.Minute {
+		l.add(lp+"maxRequestTimeout", "must be between 1ns and 10m, got %v", lc.MaxRequestTimeout)
+		return
+	}
+	if b.Coordination != CoordinationKafka {
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Tenants)) {
+		if t := c.Tenants[name]; t.RequestTimeout > lc.MaxRequestTimeout {
+			l.add(lp+"maxRequestTimeout", "must be at least every tenant's requestTimeout: tenants.%s.requestTimeout is %v, above %v", name, t.RequestTimeout, lc.MaxRequestTimeout)
+		}
 	}
 }

@@ -54,7 +54,7 @@ func oauthWarnings(add func(path, format string, args ...any), p string, o *OAut
 }
 
 // Warnings lists every insecure setting the config allows, in file order of sections: Kafka,
-// schema registry, tenants (by name). Opted-in plaintext is listed too: the opt-in makes it
+// schema registry, tenants (by name), budget. Opted-in plaintext is listed too: the opt-in makes it
 // legal, not safe.
 func (c *Config) Warnings() []Warning {
 	var ws []Warning
@@ -91,6 +91,9 @@ func (c *Config) Warnings() []Warning {
 		if t.AllowInsecureHTTP && strings.HasPrefix(t.BaseURL(), "http://") {
 			add("tenants."+name+".baseURL", "uses http:// (allowInsecureHTTP: true): the action token and the variables are sent unencrypted")
 		}
+	}
+	if c.Budget.Coordination == CoordinationKafka && c.Budget.Ledger.AllowUnsafeTopic {
+		add("budget.ledger.allowUnsafeTopic", "a budget ledger topic that may lose an acknowledged record is accepted (fewer than 3 replicas, min.insync.replicas below 2 or unclean leader election): a lost grant or report can let the tenants exceed their requestsPerMinute; for one-node test clusters only")
 	}
 	return ws
 }
