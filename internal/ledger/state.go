@@ -41,6 +41,7 @@ type slotState struct {
 	final     int64 // log time of the first finished or returned report, if hasFinal
 	hasFinal  bool
 	uncertain bool
+	returned  bool // the first final report says the slot was returned unused: no attempt
 }
 
 // pendingDemand is a member's latest demand with where and when it was appended.
@@ -172,7 +173,7 @@ func (s *State) Apply(r Record, offset, logTime int64) bool {
 			}
 			switch r.Use {
 			case UseFinished, UseReturned:
-				sl.final, sl.hasFinal, changed = logTime, true, true
+				sl.final, sl.hasFinal, sl.returned, changed = logTime, true, r.Use == UseReturned, true
 			case UseUncertain:
 				sl.uncertain, changed = true, true
 			}
@@ -228,6 +229,11 @@ func (sl *slotState) release() int64 {
 	end := bound
 	if sl.hasFinal && !sl.uncertain {
 		end = min(sl.final, bound)
+	}
+	if sl.hasFinal && sl.returned {
+		// No attempt was made with it, so the API has nothing to forget: the slot is free
+		// again from its report on (or from the latest time it could have been used).
+		return end
 	}
 	return end + (Window + sl.params.Epsilon).Milliseconds()
 }
