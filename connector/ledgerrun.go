@@ -104,7 +104,8 @@ func (c *Connector) startLedger(ctx context.Context) (stop func(), err error) {
 	b := c.opts.Budget
 	h := c.opts.ledgerHooks
 	log := c.log.Named("ledger")
-	cl, err := kgo.NewClient(append(slices.Clone(c.opts.KafkaOpts), kgo.WithLogger(newKgoLogger(log.Named("kgo"))))...)
+	// No linger: a use report or a demand waits for nothing but the member's own 5 ms batching.
+	cl, err := kgo.NewClient(append(slices.Clone(c.opts.KafkaOpts), kgo.ProducerLinger(0), kgo.WithLogger(newKgoLogger(log.Named("kgo"))))...)
 	if err != nil {
 		return nil, fmt.Errorf("creating the budget ledger's kafka client: %w", err)
 	}
@@ -129,6 +130,8 @@ func (c *Connector) startLedger(ctx context.Context) (stop func(), err error) {
 		MaxRequestTimeout: b.MaxRequestTimeout,
 		Unavailable:       b.UnavailableAfter,
 		Now:               c.opts.Now,
+		// A one-node test cluster (kfake) may not stamp LogAppendTime; safe on one machine.
+		AllowProducerTimestamps: b.AllowUnsafeTopic,
 	}, log)
 	if err != nil {
 		cl.Close()

@@ -41,6 +41,12 @@ type MemberConfig struct {
 	Sequencer SequencerConfig
 	// Now is the clock (time.Now when nil). Durations are measured on its monotonic part.
 	Now func() time.Time
+	// AllowProducerTimestamps accepts ledger records stamped by their producers (CreateTime)
+	// instead of the broker (LogAppendTime), for a test cluster that ignores the topic's
+	// message.timestamp.type (kfake). The ledger's time is then the members' wall clocks,
+	// which keeps the hold rule only when every member shares one clock (one machine): the
+	// connector sets it with budget.ledger.allowUnsafeTopic, never otherwise.
+	AllowProducerTimestamps bool
 }
 
 // DefaultTopic is the ledger topic's default name: not tied to a consumer group, since every
@@ -400,7 +406,7 @@ func (m *Member) tryHello(ctx context.Context) (int64, error) {
 		if got == nil {
 			continue
 		}
-		if got.Attrs.TimestampType() != 1 {
+		if got.Attrs.TimestampType() != 1 && !m.cfg.AllowProducerTimestamps {
 			return 0, fmt.Errorf("ledger: hello at offset %d of %s has a producer timestamp: %w", got.Offset, m.cfg.Topic, ErrNotLogAppendTime)
 		}
 		now := m.cfg.Now()
@@ -493,7 +499,7 @@ func (m *Member) read(ctx context.Context, cons *kgo.Client, start int64) error 
 
 // applyLocked folds one record read into the State and acts on it, as sim_test's apply does.
 func (m *Member) applyLocked(r *kgo.Record, now time.Time, out []Record) ([]Record, error) {
-	if r.Attrs.TimestampType() != 1 {
+	if r.Attrs.TimestampType() != 1 && !m.cfg.AllowProducerTimestamps {
 		return out, fmt.Errorf("ledger: record at offset %d of %s has a producer timestamp: %w", r.Offset, m.cfg.Topic, ErrNotLogAppendTime)
 	}
 	lt := r.Timestamp.UnixMilli()
