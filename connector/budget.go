@@ -32,6 +32,11 @@ type budget interface {
 	// (this replica's, or the cluster's for a cluster-wide budget).
 	Limit() int
 	InUse() int
+	// Parallel is how many reservations the dispatcher may wait for at once. A local budget
+	// answers at once (1: reserve, build, repeat); a reservation from the ledger takes a
+	// round trip through Kafka, so waiting for one at a time would cap a tenant at one
+	// request per round trip whatever its budget.
+	Parallel() int
 }
 
 // reservation is one attempt's hold on the budget.
@@ -95,6 +100,9 @@ func (b *pacerBudget) NoteFresh(at time.Time)             { b.p.NoteFresh(at) }
 func (b *pacerBudget) SetShare(share float64)             { b.p.SetShare(share) }
 func (b *pacerBudget) Limit() int                         { return b.p.Limit() }
 func (b *pacerBudget) InUse() int                         { return b.p.InUse() }
+
+// Parallel is 1: the pacer answers at once, and the dispatcher keeps its one-at-a-time order.
+func (b *pacerBudget) Parallel() int { return 1 }
 
 // pacerReservation is one slot of the pacer's window.
 type pacerReservation struct {

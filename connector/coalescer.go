@@ -199,6 +199,14 @@ func (q *coalescer) peek(now time.Time) (ready bool, wait time.Duration) {
 	return q.ready.Len() > 0, wait
 }
 
+// readyCount is peek with the number of identifiers ready.
+func (q *coalescer) readyCount(now time.Time) (n int, wait time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	wait = q.promoteLocked(now)
+	return q.ready.Len(), wait
+}
+
 // nextIsFresh reports whether the request the dispatcher would build next is for a brand-new
 // interaction, which may use the budget held back from updates.
 func (q *coalescer) nextIsFresh() bool {

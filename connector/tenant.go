@@ -92,7 +92,9 @@ type tenant struct {
 
 	mu       sync.Mutex // guards the fields below
 	inflight int
-	reqs     map[*request]struct{}
+	// reserving counts the reservations runParallel waits for (a shared budget's).
+	reserving int
+	reqs      map[*request]struct{}
 	// blocked: a 401, 403 or redirect was answered. The tenant then sends one probe per
 	// probeInterval, built like any request from whatever is pending (none when nothing is),
 	// until an answer shows the token and endpoint accepted. The tenant owns the probe, not a
@@ -310,6 +312,10 @@ func (t *tenant) blockedNow() bool {
 // grace period, so in-flight writes can finish when polling stops.
 func (t *tenant) run(ctx, sendCtx context.Context) {
 	defer t.wg.Wait()
+	if par := t.budget.Parallel(); par > 1 {
+		t.runParallel(ctx, sendCtx, par)
+		return
+	}
 	for {
 		ready, wait := t.nextReady()
 		if !ready {
@@ -367,6 +373,107 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 			t.send(rctx, req, rsv)
 		}()
 	}
+}
+
+// runParallel is run for a budget that takes a while to answer (the ledger): it keeps up to
+// par reservations waiting at once, one per ready interaction, within the concurrency. Each
+// reserver builds its request only once its reservation is granted (so what arrived
+// meanwhile is folded in) and sends it; a reservation that finds nothing left to build is
+// ended unused, which frees it at once.
+func (t *tenant) runParallel(ctx, sendCtx context.Context, par int) {
+	for {
+		n, wait := t.reservable(par)
+		if n == 0 {
+			var tm *time.Timer
+			var timer <-chan time.Time
+			if wait > 0 {
+				tm = time.NewTimer(wait)
+				timer = tm.C
+			}
+			select {
+			case <-ctx.Done():
+			case <-t.wake:
+			case <-timer:
+			}
+			if tm != nil {
+				tm.Stop()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		t.wg.Add(n)
+		for range n {
+			go func() {
+				defer t.wg.Done()
+				t.reserveAndSend(ctx, sendCtx)
+			}()
+		}
+	}
+}
+
+// reservable counts how many more reservations runParallel may wait for now, and counts them
+// as waiting: no more than par in all, than the concurrency left, or than the identifiers
+// ready; one at a time while the tenant is blocked (its probe). When it is none, wait says
+// how long until the first lingering identifier is ready (0: until woken).
+func (t *tenant) reservable(par int) (n int, wait time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	ready, wait := t.co.readyCount(now)
+	n = min(par-t.reserving, t.opts.Concurrency-t.inflight-t.reserving, ready-t.reserving)
+	if t.blocked {
+		switch {
+		case t.probing || t.reserving > 0:
+			return 0, 0 // its finish signals
+		case now.Before(t.nextProbe):
+			d := t.nextProbe.Sub(now)
+			if wait == 0 || d < wait {
+				wait = d
+			}
+			return 0, wait
+		}
+		n = min(n, 1)
+	}
+	if n <= 0 {
+		return 0, wait
+	}
+	t.reserving += n
+	return n, 0
+}
+
+// reserveAndSend is one reserver of runParallel: it waits for a reservation, builds the next
+// request and sends it.
+func (t *tenant) reserveAndSend(ctx, sendCtx context.Context) {
+	waitStart := t.now()
+	rsv, err := t.budget.Reserve(ctx, t.co.nextIsFresh, nil)
+	t.mu.Lock()
+	t.reserving--
+	t.mu.Unlock()
+	defer t.signal() // the dispatcher may start another
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		t.log.Warn("reserving the budget failed; trying again in a second", zap.Error(err))
+		sleepCtx(ctx, time.Second)
+		return
+	}
+	t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+	if t.isLeaving() {
+		rsv.End(useUnused, t.now())
+		return
+	}
+	req := t.build()
+	if req == nil {
+		rsv.End(useUnused, t.now()) // revoked, drained or taken by another reserver
+		return
+	}
+	rctx, cancel := context.WithCancel(sendCtx)
+	req.cancel = cancel
+	defer cancel()
+	t.send(rctx, req, rsv)
 }
 
 // blockedProbeInterval is how often a blocked tenant probes.

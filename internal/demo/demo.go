@@ -46,12 +46,9 @@ var routesYAML []byte
 // tenantID is the demo tenant's id at the simulator.
 const tenantID = "demo"
 
-// Coordination is the demo's budget.coordination.
-//
-// TODO(issue 14): set it to config.CoordinationKafka once the ledger's Kafka member is built
-// (internal/ledger, member.go: ledger.NewMember refuses to start until then), so the demo
-// runs the budget ledger (its config already allows the one-broker cluster's unsafe topic).
-const Coordination = config.CoordinationLocal
+// Coordination is the demo's budget.coordination: the budget ledger, as in production (its
+// config allows the one-broker cluster's unsafe ledger topic).
+const Coordination = config.CoordinationKafka
 
 // ConfigValues fill the embedded config's placeholders.
 type ConfigValues struct {
