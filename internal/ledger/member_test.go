@@ -621,6 +621,35 @@ func TestRunRefusesProducerTimestamps(t *testing.T) {
 	}
 }
 
+// TestProducerTimestampsAllowed: with AllowProducerTimestamps (budget.ledger.allowUnsafeTopic)
+// a member runs on a topic whose records carry their producers' timestamps, as kfake's do,
+// and grants flow and count as held.
+func TestProducerTimestampsAllowed(t *testing.T) {
+	t.Parallel()
+	lc := newCluster(t, 1, false)
+	topic := kafkatest.UniqueName(t, "ledger")
+	kafkatest.CreateTopic(t, lc.seeds, topic, 1) // not stamped: CreateTime
+	cfg := testMemberConfig(topic, "m0")
+	cfg.AllowProducerTimestamps = true
+	m := startMember(t, lc, cfg, testAccount)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for range 3 {
+		c, err := m.Acquire(ctx, testAccount.Key, nil, nil)
+		if err != nil {
+			t.Fatalf("Acquire on a CreateTime topic with AllowProducerTimestamps: %v", err)
+		}
+		if _, ok := c.Start(); !ok {
+			t.Fatal("a fresh claim cannot start")
+		}
+		c.Finish(UseFinished)
+	}
+	waitFor(t, 5*time.Second, "the finished claims held", func() bool { return m.Status(testAccount.Key).Used >= 3 })
+	if err := m.Ready(); err != nil {
+		t.Errorf("Ready = %v", err)
+	}
+}
+
 func TestNewMemberRefusesUnsafeClients(t *testing.T) {
 	seeds := []string{"127.0.0.1:1"}
 	for _, tt := range []struct {
