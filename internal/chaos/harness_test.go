@@ -197,6 +197,9 @@ type Env struct {
 
 	Topic, Group, DLQ string
 	Partitions        int32
+	// Ledger is the budget ledger topic a config with a budget section names (unique per Env;
+	// the connector creates it).
+	Ledger string
 
 	cl  *kgo.Client
 	adm *kadm.Client
@@ -229,6 +232,7 @@ func NewEnv(t *testing.T, name string, o EnvOptions) *Env {
 	e.Topic = kafkatest.UniqueName(t, "chaos")
 	e.Group = kafkatest.UniqueName(t, "chaos-group")
 	e.DLQ = kafkatest.UniqueName(t, "chaos-dlq")
+	e.Ledger = kafkatest.UniqueName(t, "chaos-ledger")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Broker.Seeds...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		t.Fatalf("creating kafka client: %v", err)
@@ -362,6 +366,12 @@ type ConfigOptions struct {
 	// TenantExtra and ConnectorExtra are YAML lines added under the tenant and under
 	// connector (indented by the harness), for settings this struct does not name.
 	TenantExtra, ConnectorExtra []string
+	// Coordination is the budget's coordination, "local" or "kafka" (issue 14): it writes a
+	// top-level budget section naming it and the Env's ledger topic (allowUnsafeTopic, for a
+	// one-node test broker). "" writes no section: the binary's default.
+	Coordination string
+	// ExtraTopics are more input topics of the pipeline, after the Env's Topic.
+	ExtraTopics []string
 }
 
 var configTmpl = template.Must(template.New("config").Parse(`# written by the chaos harness
@@ -389,7 +399,7 @@ tenants:
 {{- end}}
 pipelines:
   - name: calls
-    topics: [{{.Topic}}]
+    topics: [{{.Topic}}{{range .O.ExtraTopics}}, {{.}}{{end}}]
     tenant: {{.Tenant}}
     decode: {format: json}
 {{- if .O.Filter}}
@@ -413,6 +423,13 @@ deadLetter:
   topic: {{.DLQ}}
 {{- if .O.IncludePrivateValues}}
   includePrivateValues: true
+{{- end}}
+{{- if .O.Coordination}}
+budget:
+  coordination: {{.O.Coordination}}
+  ledger:
+    topic: {{.Ledger}}
+    allowUnsafeTopic: true
 {{- end}}
 connector:
   shutdownTimeout: {{.O.ShutdownTimeout}}
@@ -458,7 +475,7 @@ func (e *Env) WriteConfig(name string, o ConfigOptions) string {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Brokers": strings.Join(e.Broker.Seeds, ", "), "Group": e.Group, "Tenant": simTenant,
-		"URL": e.SimURL, "CAFile": e.CAFile, "Topic": e.Topic, "DLQ": e.DLQ, "O": o,
+		"URL": e.SimURL, "CAFile": e.CAFile, "Topic": e.Topic, "DLQ": e.DLQ, "Ledger": e.Ledger, "O": o,
 	})
 	if err != nil {
 		e.T.Fatalf("rendering config: %v", err)
