@@ -59,6 +59,7 @@ const (
 	stepTerm                          // SIGTERM a replica, nothing replaces it (leave)
 	stepKill                          // SIGKILL a replica
 	stepRestart                       // SIGTERM a replica and start its replacement at once
+	stepReplay                        // start `replay --from DLQ` (same config, same tenant)
 )
 
 // budgetStep happens At after the scenario's start, to the live replica of index Target
@@ -79,6 +80,9 @@ type budgetScenario struct {
 	// Under produces at half the limit (plus the trickle of brand-new interactions) instead
 	// of keeping every loaded partition's backlog topped up.
 	Under bool
+	// Replay is how many records are dead-lettered before the script (by a connector whose
+	// config fails on them, which makes no request), for a stepReplay to write.
+	Replay int
 }
 
 // budgetWarmup is skipped before the first full minute: the first replica joins its group.
@@ -399,6 +403,11 @@ func runBudget(t *testing.T, sc budgetScenario) {
 	})
 	load := newBudgetLoad(e, sc, quiet)
 	run := &budgetRun{e: e, sc: sc, coordination: coord, load: load}
+	vip := func(ev *Event) bool { return ev.VIP }
+	if sc.Replay > 0 {
+		deadLetterForReplay(t, e, load, written, sc.Replay)
+	}
+	var replays []*Proc
 
 	var live []*Proc
 	var exits sync.WaitGroup
@@ -419,7 +428,7 @@ func runBudget(t *testing.T, sc budgetScenario) {
 		if d := time.Until(run.start.Add(st.At)); d > 0 {
 			time.Sleep(d)
 		}
-		if st.Kind != stepStart && st.Target >= len(live) {
+		if (st.Kind == stepTerm || st.Kind == stepKill || st.Kind == stepRestart) && st.Target >= len(live) {
 			t.Fatalf("step at %s: no live replica %d (%d live)", st.At, st.Target, len(live))
 		}
 		switch st.Kind {
@@ -435,6 +444,8 @@ func runBudget(t *testing.T, sc budgetScenario) {
 			live[st.Target].Kill()
 			live = append(live[:st.Target], live[st.Target+1:]...)
 			run.disrupted = append(run.disrupted, time.Now())
+		case stepReplay:
+			replays = append(replays, e.StartCommand(cfg, "replay", "--config", cfg, "--from", e.DLQ))
 		case stepRestart:
 			old := live[st.Target]
 			live = append(live[:st.Target], live[st.Target+1:]...)
@@ -462,6 +473,11 @@ func runBudget(t *testing.T, sc budgetScenario) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	for _, rp := range replays {
+		if code := rp.Wait(drainTimeout); code != 0 {
+			t.Errorf("replay exited with %d; log tail:\n%s", code, tail(rp.LogPath))
+		}
+	}
 	run.drainedAt = time.Now()
 	close(drained)
 	if err := <-produced; err != nil {
@@ -473,7 +489,11 @@ func runBudget(t *testing.T, sc budgetScenario) {
 	// checkWrittenAll (every record written, every offset committed).
 	var lost int
 	if len(load.topics) == 1 {
-		lost = e.Verify(load.w, VerifyOptions{Timeout: time.Minute}).Lost
+		o := VerifyOptions{Timeout: time.Minute}
+		if sc.Replay > 0 {
+			o.DeadLetter = vip // and replayed: written
+		}
+		lost = e.Verify(load.w, o).Lost
 	} else {
 		lost = checkWrittenAll(e, load)
 	}
@@ -496,6 +516,45 @@ func coordLabel(coord, written string) string {
 		return "local(no-section)"
 	}
 	return coord
+}
+
+// deadLetterForReplay produces n records for the replay (VIP events over the loaded
+// partitions) and has a connector whose config fails on VIP records dead-letter them, with
+// their values (its pipeline's _pin is privacy: true), as TestChaosReplay does: no request
+// reaches the API. It returns once the group has committed them and the connector exited.
+func deadLetterForReplay(t *testing.T, e *Env, l *budgetLoad, coordination string, n int) {
+	t.Helper()
+	hot := l.allowed[e.Topic]
+	var idx []int
+	for k := range n {
+		i := l.newEvent(e.Topic, hot[k%len(hot)], "r", false)
+		l.w.Events[i].VIP = true
+		idx = append(idx, i)
+	}
+	if err := l.produce(idx); err != nil {
+		t.Fatal(err)
+	}
+	broken := e.WriteConfig(e.Name+"-deadletter", ConfigOptions{
+		RequestsPerMinute: l.sc.Limit, Coordination: coordination,
+		TierValue: `after.vip ? int(after.tier) : after.tier`, IncludePrivateValues: true,
+	})
+	p := e.StartConnector(broken)
+	deadline := time.Now().Add(2 * time.Minute)
+	for !l.caughtUp() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead-lettering connector did not commit the %d replay records within 2m", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, took := p.Term(30 * time.Second); code != 0 {
+		t.Fatalf("%s exited with %d after SIGTERM (%s)", p.Name, code, took)
+	}
+	if got := len(e.ReadTopic(e.DLQ)); got != n {
+		t.Fatalf("%d dead letters, want the %d replay records", got, n)
+	}
+	if st := e.Sim.Stats(); st.Total != 0 {
+		t.Fatalf("dead-lettering made %d API requests, want none", st.Total)
+	}
 }
 
 // checkWrittenAll is lost = 0 for a workload over several topics: every event's identifier
@@ -577,6 +636,15 @@ func TestChaosBudgetRestartRealLimit(t *testing.T) {
 	requireBudgetRuns(t)
 	runBudget(t, budgetScenario{Name: "budget-restart-100", Limit: 100, Duration: 190 * time.Second, Skew: skewEven,
 		Steps: []budgetStep{{0, stepStart, 0}, {70 * time.Second, stepRestart, 0}}})
+}
+
+// f. `replay` beside a running connector on the same tenant: 600 dead letters (half a
+// minute's budget) replayed from 40 s, while two replicas drain a backlog. With local
+// coordination the replay paces itself with the tenant's whole limit.
+func TestChaosBudgetReplayBeside(t *testing.T) {
+	requireBudgetRuns(t)
+	runBudget(t, budgetScenario{Name: "budget-replay", Limit: 1200, Duration: 130 * time.Second, Skew: skewEven, Replay: 600,
+		Steps: []budgetStep{{0, stepStart, 0}, {0, stepStart, 0}, {40 * time.Second, stepReplay, 0}}})
 }
 
 // A hot topic beside a quiet one (both of the pipeline), two replicas, the second joining at 30 s.
