@@ -148,7 +148,7 @@ type budgetLoad struct {
 	trickleNext  time.Time
 	trickle      map[string]time.Time
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards end (read by caughtUp on the test's goroutine) and samples
 	samples []pendingSample
 }
 
@@ -257,7 +257,9 @@ func (l *budgetLoad) produce(idx []int) error {
 		}
 		ev.Partition, ev.Offset = r.Partition, r.Offset
 		k := tp{r.Topic, r.Partition}
+		l.mu.Lock()
 		l.end[k] = max(l.end[k], r.Offset+1)
+		l.mu.Unlock()
 	}
 	return nil
 }
@@ -328,10 +330,10 @@ func (l *budgetLoad) run(stop, drained <-chan struct{}) error {
 		}
 		if err == nil {
 			var pending int64
+			l.mu.Lock()
 			for k, end := range l.end {
 				pending += end - com[k]
 			}
-			l.mu.Lock()
 			l.samples = append(l.samples, pendingSample{At: now, Pending: pending})
 			l.mu.Unlock()
 		}
@@ -351,6 +353,8 @@ func (l *budgetLoad) caughtUp() bool {
 	if err != nil {
 		return false
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for k, end := range l.end {
 		if com[k] != end {
 			return false
