@@ -20,9 +20,9 @@
 // restarts (SIGTERM and the replacement started at once), on a topic of 6 partitions. The
 // workload keeps every loaded partition's backlog at a quarter of a minute's budget (spread
 // over the loaded partitions), so demand exceeds the limit the whole time wherever the
-// partitions are, mostly brand-new identifiers (30% updates of recent ones), plus a trickle
-// of brand-new interactions (a tenth of the limit) for the first-write latency; the skews
-// are even, all on 2 of 6 partitions, and a hot topic beside a quiet one. After the script
+// partitions are: 70% updates of the partition's 200 most recent identifiers and 30% new
+// ones, plus a trickle of brand-new interactions (a tenth of the limit) for the first-write
+// latency. The skews are even, all on 2 of 6 partitions, and a hot topic beside a quiet one. After the script
 // the backlog drains; then lost = 0 is checked by Env.Verify (by checkWrittenAll with two
 // topics). budget_analysis_test.go reads the simulator's journal, every attempt of the
 // tenant whatever its status, and prints one line per scenario:
