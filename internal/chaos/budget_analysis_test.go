@@ -15,6 +15,8 @@ import (
 type budgetAnalysis struct {
 	limit        int
 	attempts     int // the tenant's requests, from the first replica's start to the drain
+	inScript     int // of them before the script's end (Duration after the start)
+	scriptMax    int // what the limit allowed in Duration
 	n429         int
 	max60        int // the most attempts in any rolling 60 s
 	minutes      []budgetMinute
@@ -33,7 +35,8 @@ type budgetMinute struct {
 func (m budgetMinute) share(limit int) float64 { return float64(m.attempts) / float64(limit) }
 
 func analyzeBudgetRun(r *budgetRun) budgetAnalysis {
-	a := budgetAnalysis{limit: r.sc.Limit, interactions: len(r.load.w.byID)}
+	a := budgetAnalysis{limit: r.sc.Limit, interactions: len(r.load.w.byID), scriptMax: int(int64(r.sc.Limit) * int64(r.sc.Duration) / int64(time.Minute))}
+	scriptEnd := r.start.Add(r.sc.Duration)
 	var times []time.Time
 	first := make(map[string]time.Time) // identifier -> its first request
 	for _, en := range r.e.Sim.Journal(0) {
@@ -41,6 +44,9 @@ func analyzeBudgetRun(r *budgetRun) budgetAnalysis {
 			continue
 		}
 		times = append(times, en.Time)
+		if en.Time.Before(scriptEnd) {
+			a.inScript++
+		}
 		if en.Status == 429 {
 			a.n429++
 		}
@@ -140,8 +146,8 @@ func (a budgetAnalysis) line() string {
 		}
 		ms = append(ms, s)
 	}
-	return fmt.Sprintf("max60s=%d 429s=%d minutes=[%s] idle_max=%s first_write_p50=%s first_write_p99=%s (n=%d) req_per_interaction=%.2f requests=%d",
-		a.max60, a.n429, strings.Join(ms, " "), a.idleMax.Round(100*time.Millisecond),
+	return fmt.Sprintf("max60s=%d 429s=%d script=%d/%d(%.0f%%) minutes=[%s] idle_max=%s first_write_p50=%s first_write_p99=%s (n=%d) req_per_interaction=%.2f requests=%d",
+		a.max60, a.n429, a.inScript, a.scriptMax, 100*float64(a.inScript)/float64(max(a.scriptMax, 1)), strings.Join(ms, " "), a.idleMax.Round(100*time.Millisecond),
 		quantile(a.first, 0.5).Round(time.Millisecond), quantile(a.first, 0.99).Round(time.Millisecond), len(a.first),
 		float64(a.attempts)/float64(max(a.interactions, 1)), a.attempts)
 }

@@ -594,20 +594,23 @@ func checkWrittenAll(e *Env, l *budgetLoad) int {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scenarios (issue 14's table, then a rolling restart of one replica, the real limit and the
-// under-budget case). Times are from the first replica's start.
+// Scenarios (issue 14's table, then a rolling restart of one replica, the real limit, replay,
+// hot and quiet topics and the under-budget case). Times are from the first replica's
+// start; the load runs for Duration, at least 130 s, so that two full minutes follow the
+// warm-up.
 
-// a. Load on 2 of 6 partitions, replicas joining at 30 s and 60 s, one leaving at 90 s.
+// a. Load on 2 of 6 partitions, replicas joining at 30 s and 60 s, one leaving at 90 s (the
+// load runs 130 s, so that two full minutes follow the 10 s warm-up).
 func TestChaosBudgetSkewJoins(t *testing.T) {
 	requireBudgetRuns(t)
-	runBudget(t, budgetScenario{Name: "budget-skew-joins", Limit: 1200, Duration: 120 * time.Second, Skew: skewTwoOfSix,
+	runBudget(t, budgetScenario{Name: "budget-skew-joins", Limit: 1200, Duration: 130 * time.Second, Skew: skewTwoOfSix,
 		Steps: []budgetStep{{0, stepStart, 0}, {30 * time.Second, stepStart, 0}, {60 * time.Second, stepStart, 0}, {90 * time.Second, stepTerm, 0}}})
 }
 
 // b. The same joins and leave, load on all 6 partitions.
 func TestChaosBudgetEvenJoins(t *testing.T) {
 	requireBudgetRuns(t)
-	runBudget(t, budgetScenario{Name: "budget-even-joins", Limit: 1200, Duration: 120 * time.Second, Skew: skewEven,
+	runBudget(t, budgetScenario{Name: "budget-even-joins", Limit: 1200, Duration: 130 * time.Second, Skew: skewEven,
 		Steps: []budgetStep{{0, stepStart, 0}, {30 * time.Second, stepStart, 0}, {60 * time.Second, stepStart, 0}, {90 * time.Second, stepTerm, 0}}})
 }
 
@@ -619,10 +622,11 @@ func TestChaosBudgetJoinAfterMinute(t *testing.T) {
 }
 
 // d. 3 replicas at 600 a minute, load on 2 of 6 partitions: two joins, a SIGKILL (its pod
-// restarted 5 s later) and a rolling restart of all three, in 150 s.
+// restarted 5 s later) and a rolling restart of all three, in 150 s; the load runs 190 s,
+// for a third full minute.
 func TestChaosBudgetKillAndRollingRestart(t *testing.T) {
 	requireBudgetRuns(t)
-	runBudget(t, budgetScenario{Name: "budget-kill-rolling", Limit: 600, Duration: 150 * time.Second, Skew: skewTwoOfSix,
+	runBudget(t, budgetScenario{Name: "budget-kill-rolling", Limit: 600, Duration: 190 * time.Second, Skew: skewTwoOfSix,
 		Steps: []budgetStep{
 			{0, stepStart, 0}, {20 * time.Second, stepStart, 0}, {40 * time.Second, stepStart, 0},
 			{70 * time.Second, stepKill, 1}, {75 * time.Second, stepStart, 0},
@@ -657,7 +661,7 @@ func TestChaosBudgetReplayBeside(t *testing.T) {
 // A hot topic beside a quiet one (both of the pipeline), two replicas, the second joining at 30 s.
 func TestChaosBudgetHotAndQuietTopics(t *testing.T) {
 	requireBudgetRuns(t)
-	runBudget(t, budgetScenario{Name: "budget-hot-quiet", Limit: 1200, Duration: 120 * time.Second, Skew: skewHotTopics,
+	runBudget(t, budgetScenario{Name: "budget-hot-quiet", Limit: 1200, Duration: 130 * time.Second, Skew: skewHotTopics,
 		Steps: []budgetStep{{0, stepStart, 0}, {30 * time.Second, stepStart, 0}}})
 }
 

@@ -28,12 +28,13 @@
 // tenant whatever its status, and prints one line per scenario:
 //
 //	CHAOS budget-restart broker=kfake coordination=local(no-section) replicas=1 skew=even limit=1200
-//	  max60s=1231 429s=31 minutes=[100% 4%* 1%] idle_max=1m0s first_write_p50=... first_write_p99=...
+//	  max60s=1231 429s=31 script=1400/2600(54%) minutes=[100% 4%* 1%] idle_max=1m0s first_write_p50=... first_write_p99=...
 //	  (n=260) req_per_interaction=1.34 requests=1971 records=1979 lost=0
 //
-// max60s is the most attempts in any rolling 60 s (the limit is the bound); minutes are the
-// full minutes from the first replica's start plus a 10 s warm-up until the drain, each as a
-// share of the limit ("-" before a minute in which records were not pending throughout, "*"
+// max60s is the most attempts in any rolling 60 s (the limit is the bound); script is the
+// attempts while the load ran (Duration) against what the limit allowed in that time;
+// minutes are the full minutes from the first replica's start plus a 10 s warm-up until the
+// drain, each as a share of the limit ("-" before a minute in which records were not pending throughout, "*"
 // after one holding a SIGKILL or a restart); idle_max is the longest time without any request
 // after the warm-up; the first-write latency is from a trickle record's produce to its
 // identifier's first request at the simulator.
