@@ -27,9 +27,12 @@
 // topics). budget_analysis_test.go reads the simulator's journal, every attempt of the
 // tenant whatever its status, and prints one line per scenario:
 //
-//	CHAOS budget-restart broker=kfake coordination=local(no-section) replicas=1 skew=even limit=1200
-//	  max60s=1231 429s=31 script=1400/2600(54%) minutes=[100% 4%* 1%] idle_max=1m0s first_write_p50=... first_write_p99=...
-//	  (n=260) req_per_interaction=1.34 requests=1971 records=1979 lost=0
+//	CHAOS budget-restart broker=kfake coordination=local(no-section) replicas=1 skew=even
+//	  limit=1200 max60s=1221 429s=21 script=1577/2600(61%) minutes=[98% 7%* 1%]
+//	  idle_max=30.8s first_write_p50=312ms first_write_p99=2m4.175s (n=260)
+//	  req_per_interaction=2.08 requests=1944 records=2535 lost=0
+//
+// (one line in the output; wrapped here).
 //
 // max60s is the most attempts in any rolling 60 s (the limit is the bound); script is the
 // attempts while the load ran (Duration) against what the limit allowed in that time;
@@ -38,6 +41,9 @@
 // after one holding a SIGKILL or a restart); idle_max is the longest time without any request
 // after the warm-up; the first-write latency is from a trickle record's produce to its
 // identifier's first request at the simulator.
+//
+// BENCHMARKS.md ("Issue 14: several replicas against the rate-limited simulator") records
+// the runs.
 //
 // With coordination kafka (the default) each scenario asserts issue 14's properties: max60s
 // at most the limit, no 429, lost = 0, every full minute with demand at 98% of the limit or
