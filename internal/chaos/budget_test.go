@@ -120,8 +120,15 @@ var budgetSection struct {
 func binaryKnowsBudget(e *Env) bool {
 	budgetSection.once.Do(func() {
 		path := e.WriteConfig("probe-budget", ConfigOptions{Coordination: "local"})
-		out, _ := exec.Command(bins.connector, "check", "--config", path).CombinedOutput()
+		cmd := exec.Command(bins.connector, "check", "--config", path)
+		cmd.Env = append(os.Environ(), "CHAOS_TOKEN="+e.Token, "CHAOS_INSTANCE=probe")
+		out, _ := cmd.CombinedOutput()
 		budgetSection.out = string(out)
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, `unknown key "budget"`) {
+				budgetSection.out = l
+			}
+		}
 		budgetSection.known = !strings.Contains(string(out), `unknown key "budget"`)
 	})
 	return budgetSection.known
