@@ -436,7 +436,17 @@ func runBudget(t *testing.T, sc budgetScenario) {
 		}()
 	}
 	stop, drained := make(chan struct{}), make(chan struct{})
+	var stopOnce, drainOnce sync.Once
+	closeStop := func() { stopOnce.Do(func() { close(stop) }) }
+	closeDrained := func() { drainOnce.Do(func() { close(drained) }) }
 	produced := make(chan error, 1)
+	// On a fatal failure mid-script: stop the producer, and let the SIGTERM waiters finish
+	// (they may report) before the Env's cleanup kills what is left.
+	t.Cleanup(func() {
+		closeStop()
+		closeDrained()
+		exits.Wait()
+	})
 	run.start = time.Now()
 	for _, st := range sc.Steps {
 		if d := time.Until(run.start.Add(st.At)); d > 0 {
@@ -472,13 +482,12 @@ func runBudget(t *testing.T, sc budgetScenario) {
 	if d := time.Until(run.start.Add(sc.Duration)); d > 0 {
 		time.Sleep(d)
 	}
-	close(stop)
+	closeStop()
 	// The backlog drains at the limit, or slower (the local baseline idles).
 	drainTimeout := 8 * time.Minute
 	deadline := time.Now().Add(drainTimeout)
 	for !load.caughtUp() {
 		if time.Now().After(deadline) {
-			close(drained)
 			t.Fatalf("the group did not commit every produced record within %s of the script's end", drainTimeout)
 		}
 		select {
@@ -493,7 +502,7 @@ func runBudget(t *testing.T, sc budgetScenario) {
 		}
 	}
 	run.drainedAt = time.Now()
-	close(drained)
+	closeDrained()
 	if err := <-produced; err != nil {
 		t.Fatalf("producing: %v", err)
 	}
