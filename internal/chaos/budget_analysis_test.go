@@ -19,6 +19,7 @@ type budgetAnalysis struct {
 	scriptMax    int // what the limit allowed in Duration
 	n429         int
 	max60        int // the most attempts in any rolling 60 s
+	min60        int // the fewest in any rolling 60 s after the warm-up and before the drain ended (-1: none fits)
 	minutes      []budgetMinute
 	idleMax      time.Duration // the longest time without any attempt, after the warm-up
 	first        []time.Duration
@@ -76,6 +77,21 @@ func analyzeBudgetRun(r *budgetRun) budgetAnalysis {
 		}
 		a.idleMax = max(a.idleMax, at.Sub(prev))
 		prev = at
+	}
+
+	// The worst rolling minute: windows starting each 100 ms from the warm-up's end.
+	a.min60 = -1
+	lo, hi := 0, 0
+	for ws := from; !ws.Add(time.Minute).After(r.drainedAt); ws = ws.Add(100 * time.Millisecond) {
+		for lo < len(times) && times[lo].Before(ws) {
+			lo++
+		}
+		for hi < len(times) && times[hi].Before(ws.Add(time.Minute)) {
+			hi++
+		}
+		if n := hi - lo; a.min60 < 0 || n < a.min60 {
+			a.min60 = n
+		}
 	}
 
 	// Full minutes.
@@ -146,8 +162,8 @@ func (a budgetAnalysis) line() string {
 		}
 		ms = append(ms, s)
 	}
-	return fmt.Sprintf("max60s=%d 429s=%d script=%d/%d(%.0f%%) minutes=[%s] idle_max=%s first_write_p50=%s first_write_p99=%s (n=%d) req_per_interaction=%.2f requests=%d",
-		a.max60, a.n429, a.inScript, a.scriptMax, 100*float64(a.inScript)/float64(max(a.scriptMax, 1)), strings.Join(ms, " "), a.idleMax.Round(100*time.Millisecond),
+	return fmt.Sprintf("max60s=%d min60s=%d 429s=%d script=%d/%d(%.0f%%) minutes=[%s] idle_max=%s first_write_p50=%s first_write_p99=%s (n=%d) req_per_interaction=%.2f requests=%d",
+		a.max60, a.min60, a.n429, a.inScript, a.scriptMax, 100*float64(a.inScript)/float64(max(a.scriptMax, 1)), strings.Join(ms, " "), a.idleMax.Round(100*time.Millisecond),
 		quantile(a.first, 0.5).Round(time.Millisecond), quantile(a.first, 0.99).Round(time.Millisecond), len(a.first),
 		float64(a.attempts)/float64(max(a.interactions, 1)), a.attempts)
 }

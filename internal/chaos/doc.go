@@ -34,7 +34,9 @@
 //
 // (one line in the output; wrapped here).
 //
-// max60s is the most attempts in any rolling 60 s (the limit is the bound); script is the
+// max60s is the most attempts in any rolling 60 s (the limit is the bound), min60s the fewest
+// in any rolling 60 s between the warm-up's end and the drain's (issue 14's "worst rolling
+// minute"; -1 when no window fits); script is the
 // attempts while the load ran (Duration) against what the limit allowed in that time;
 // minutes are the full minutes from the first replica's start plus a 10 s warm-up until the
 // drain, each as a share of the limit ("-" before a minute in which records were not pending throughout, "*"
