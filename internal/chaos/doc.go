@@ -32,17 +32,17 @@
 //	  idle_max=30.8s first_write_p50=312ms first_write_p99=2m4.175s (n=260)
 //	  req_per_interaction=2.08 requests=1944 records=2535 lost=0
 //
-// (one line in the output; wrapped here).
+// (one line in the output, wrapped here; recorded before min60s was added).
 //
 // max60s is the most attempts in any rolling 60 s (the limit is the bound), min60s the fewest
 // in any rolling 60 s between the warm-up's end and the drain's (issue 14's "worst rolling
-// minute"; -1 when no window fits); script is the
-// attempts while the load ran (Duration) against what the limit allowed in that time;
-// minutes are the full minutes from the first replica's start plus a 10 s warm-up until the
-// drain, each as a share of the limit ("-" before a minute in which records were not pending throughout, "*"
-// after one holding a SIGKILL or a restart); idle_max is the longest time without any request
-// after the warm-up; the first-write latency is from a trickle record's produce to its
-// identifier's first request at the simulator.
+// minute"; -1 when no window fits); script is the attempts while the load ran (Duration)
+// against what the limit allowed in that time; minutes are the full minutes from the first
+// replica's start plus a 10 s warm-up until the drain, each as a share of the limit ("-"
+// before a minute in which records were not pending throughout, "*" after one holding a
+// SIGKILL or a restart); idle_max is the longest time without any request after the warm-up;
+// the first-write latency is from a trickle record's produce to its identifier's first request
+// at the simulator.
 //
 // BENCHMARKS.md ("Issue 14: several replicas against the rate-limited simulator") records
 // the runs.
