@@ -310,6 +310,7 @@ func New(opts Options) (*Connector, error) {
 		}
 		c.tenants[name] = t
 	}
+	opts.Metrics.initLabels(opts.Pipelines, opts.Tenants)
 	c.source = &sourceReader{kafkaOpts: opts.KafkaOpts, timeout: opts.SourceReadTimeout, log: c.log}
 	c.poll = &poller{
 		topics:      c.topics,

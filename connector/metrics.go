@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/augment-connector/augment-connector/transform"
 )
 
 // Metrics are the connector's Prometheus metrics. Create them with NewMetrics on a registry of
@@ -62,6 +64,41 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.consumed, m.filtered, m.skipped, m.deadLettered, m.requests, m.reqDuration,
 		m.reqVariables, m.coalesced, m.budgetWait, m.commits, m.commitLatency, m.e2eLatency, m.unconfirmed)
 	return m
+}
+
+// allClasses are the dead-letter classes, for initLabels.
+var allClasses = []deadLetterClass{classDecode, classTransform, classLookupMiss, classReplay, classAPIRejected,
+	classForbidden, classNotFound, classRetriesExhausted}
+
+// initLabels creates every series of the counters whose labels are known up front (each
+// pipeline with each skip reason and dead-letter class, each tenant with each status class) at
+// 0, so that a scrape shows them before the first event (rate() and increase() then see the
+// first one, and dashboards and alerts find the series) instead of only after it.
+func (m *Metrics) initLabels(pipelines []Pipeline, tenants map[string]TenantOptions) {
+	if m == nil {
+		return
+	}
+	for _, p := range pipelines {
+		m.consumed.WithLabelValues(p.Name)
+		m.filtered.WithLabelValues(p.Name)
+		for _, r := range []string{transform.ReasonDelete, transform.ReasonTombstone, transform.ReasonNoIdentifier,
+			transform.ReasonNoVariables, ReasonLookupMiss} {
+			m.skipped.WithLabelValues(p.Name, r)
+		}
+		for _, c := range allClasses {
+			m.deadLettered.WithLabelValues(p.Name, string(c))
+		}
+	}
+	for name := range tenants {
+		for _, sc := range []string{"2xx", "4xx", "5xx", "error"} {
+			m.requests.WithLabelValues(name, sc)
+		}
+		m.coalesced.WithLabelValues(name)
+		m.budgetWait.WithLabelValues(name)
+		m.unconfirmed.WithLabelValues(name)
+	}
+	m.commits.WithLabelValues("ok")
+	m.commits.WithLabelValues("error")
 }
 
 // statusClass maps an attempt's status to a bounded label value.

@@ -6,7 +6,8 @@
 #     the trimmed CRD in helm/validation-crds),
 #   - that the pods' checksum/config annotation is the sha256 of the ConfigMap's config.yaml
 #     and changes with the config,
-#   - the helm-unittest suites in helm/augment-connector/tests/.
+#   - the helm-unittest suites in helm/augment-connector/tests/,
+#   - promtool check rules of the alert rules (files/alerts.yaml).
 # The tools are built from source through the Go module proxy into
 # ${TOOLS_DIR:-$HOME/.cache/augment-connector-tools} (outside the repo) and reused from there;
 # a version bump below builds the new one beside the old. No chart repository, no cluster.
@@ -16,6 +17,8 @@ cd "$(dirname "$0")/.."
 HELM_VERSION=v3.22.0
 KUBECTL_VALIDATE_VERSION=v0.0.4
 HELM_UNITTEST_VERSION=v1.1.2
+# promtool of Prometheus 3 (its Go module is versioned v0.3xx), to check the chart's alert rules.
+PROMTOOL_VERSION=v0.316.0
 # The newest Kubernetes whose schemas kubectl-validate v0.0.4 embeds (it would fetch others).
 KUBE_VERSION=1.30
 
@@ -65,6 +68,8 @@ if [ ! -x "$helm_bin" ]; then
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION$x"
 fi
 [ -x "$kv_bin" ] || go_install "$kv_dir" "sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION"
+promtool_dir=$TOOLS_DIR/promtool-$PROMTOOL_VERSION
+[ -x "$promtool_dir/promtool" ] || go_install "$promtool_dir" "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
 
 # helm-unittest's go.mod has a replace directive, so `go install pkg@version` refuses it: its
 # module source comes through the proxy with `go mod download` and is built in its module
@@ -195,5 +200,9 @@ done
 # --- unit tests ----------------------------------------------------------------------------
 step "helm unittest"
 helm unittest --strict --color=false "$chart"
+
+# --- alert rules ---------------------------------------------------------------------------
+step "promtool check rules (the PrometheusRule's groups)"
+"$promtool_dir/promtool" check rules "$chart/files/alerts.yaml"
 
 step "chart checks passed"

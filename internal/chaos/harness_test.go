@@ -197,6 +197,9 @@ type Env struct {
 
 	Topic, Group, DLQ string
 	Partitions        int32
+	// Ledger is the budget ledger topic a config with a budget section names (unique per Env;
+	// the connector creates it).
+	Ledger string
 
 	cl  *kgo.Client
 	adm *kadm.Client
@@ -229,6 +232,7 @@ func NewEnv(t *testing.T, name string, o EnvOptions) *Env {
 	e.Topic = kafkatest.UniqueName(t, "chaos")
 	e.Group = kafkatest.UniqueName(t, "chaos-group")
 	e.DLQ = kafkatest.UniqueName(t, "chaos-dlq")
+	e.Ledger = kafkatest.UniqueName(t, "chaos-ledger")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Broker.Seeds...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		t.Fatalf("creating kafka client: %v", err)
@@ -362,6 +366,13 @@ type ConfigOptions struct {
 	// TenantExtra and ConnectorExtra are YAML lines added under the tenant and under
 	// connector (indented by the harness), for settings this struct does not name.
 	TenantExtra, ConnectorExtra []string
+	// Coordination is the budget's coordination, "local" or "kafka" (issue 14; "" is kafka,
+	// the binary's default): the config's budget section names it and, for kafka, the Env's
+	// own ledger topic (allowUnsafeTopic: the test brokers have one node). Every scenario
+	// thus runs with the budget ledger unless it asks for local.
+	Coordination string
+	// ExtraTopics are more input topics of the pipeline, after the Env's Topic.
+	ExtraTopics []string
 }
 
 var configTmpl = template.Must(template.New("config").Parse(`# written by the chaos harness
@@ -392,7 +403,7 @@ tenants:
 {{- end}}
 pipelines:
   - name: calls
-    topics: [{{.Topic}}]
+    topics: [{{.Topic}}{{range .O.ExtraTopics}}, {{.}}{{end}}]
     tenant: {{.Tenant}}
     decode: {format: json}
 {{- if .O.Filter}}
@@ -416,6 +427,13 @@ deadLetter:
   topic: {{.DLQ}}
 {{- if .O.IncludePrivateValues}}
   includePrivateValues: true
+{{- end}}
+budget:
+  coordination: {{.O.Coordination}}
+{{- if eq .O.Coordination "kafka"}}
+  ledger:
+    topic: {{.Ledger}}
+    allowUnsafeTopic: true
 {{- end}}
 connector:
   shutdownTimeout: {{.O.ShutdownTimeout}}
@@ -452,6 +470,9 @@ func (e *Env) WriteConfig(name string, o ConfigOptions) string {
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = 5 * time.Second
 	}
+	if o.Coordination == "" {
+		o.Coordination = "kafka"
+	}
 	if o.TierValue == "" {
 		o.TierValue = "after.tier"
 	}
@@ -461,7 +482,7 @@ func (e *Env) WriteConfig(name string, o ConfigOptions) string {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Brokers": strings.Join(e.Broker.Seeds, ", "), "Group": e.Group, "Tenant": simTenant,
-		"URL": e.SimURL, "CAFile": e.CAFile, "Topic": e.Topic, "DLQ": e.DLQ, "O": o,
+		"URL": e.SimURL, "CAFile": e.CAFile, "Topic": e.Topic, "DLQ": e.DLQ, "Ledger": e.Ledger, "O": o,
 		// KAFKA_GROUP_PROTOCOL (classic or consumer) picks the group protocol, as in the
 		// integration tests: CI runs the rebalance, crash and shutdown scenarios with both.
 		"GroupProtocol": os.Getenv("KAFKA_GROUP_PROTOCOL"),

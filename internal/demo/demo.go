@@ -21,6 +21,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,6 +34,7 @@ import (
 	"github.com/augment-connector/augment-connector/internal/app"
 	"github.com/augment-connector/augment-connector/internal/config"
 	"github.com/augment-connector/augment-connector/internal/offsets"
+	"github.com/augment-connector/augment-connector/internal/ops"
 	"github.com/augment-connector/augment-connector/internal/sim"
 	"github.com/augment-connector/augment-connector/internal/workload"
 )
@@ -111,6 +113,7 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	calls := fs.Float64("calls", 0.15, "fraction of events that start or end a call on the interactions topic (joined with the customers table); 0 turns the joins off")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --events: give up after this long")
 	level := fs.String("log-level", "warn", "connector log level: debug, info, warn, error")
+	metricsListen := fs.String("metrics-listen", "", "also serve the connector's /metrics, /healthz and /readyz on this address (as run does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -193,9 +196,25 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	metrics := prometheus.NewRegistry()
+	copts.Metrics = connector.NewMetrics(metrics)
 	conn, err := connector.New(copts)
 	if err != nil {
 		return err
+	}
+	metrics.MustRegister(conn.Collector())
+	if compiled.Tables != nil {
+		metrics.MustRegister(compiled.Tables.Collector())
+	}
+	if *metricsListen != "" {
+		opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+		addr, done, err := ops.Serve(opsCtx, *metricsListen, ops.Handler(metrics, conn.Health))
+		if err != nil {
+			stopOps()
+			return err
+		}
+		defer func() { stopOps(); <-done }()
+		fmt.Fprintf(stdout, "  metrics: http://%s/metrics\n", addr)
 	}
 	runCtx, stopConnector := context.WithCancel(ctx)
 	defer stopConnector()
