@@ -37,12 +37,13 @@
 // max60s is the most attempts in any rolling 60 s (the limit is the bound), min60s the fewest
 // in any rolling 60 s between the warm-up's end and the drain's (issue 14's "worst rolling
 // minute"; -1 when no window fits); script is the attempts while the load ran (Duration)
-// against what the limit allowed in that time; minutes are the full minutes from the first
-// replica's start plus a 10 s warm-up until the drain, each as a share of the limit ("-"
-// before a minute in which records were not pending throughout, "*" after one holding a
-// SIGKILL or a restart); idle_max is the longest time without any request after the warm-up;
-// the first-write latency is from a trickle record's produce to its identifier's first request
-// at the simulator.
+// against the limit prorated to that time (limit × Duration / 60 s; a rolling window allows
+// more, so a run that starts with a full minute can pass 100%); minutes are the full minutes
+// from the first replica's start plus a 10 s warm-up until the drain, each as a share of the
+// limit ("-" before a minute in which records were not pending throughout, "*" after one
+// holding a SIGKILL or a restart); idle_max is the longest time without any request after the
+// warm-up; the first-write latency is from a trickle record's produce to its identifier's
+// first request at the simulator.
 //
 // BENCHMARKS.md ("Issue 14: several replicas against the rate-limited simulator") records
 // the runs.
