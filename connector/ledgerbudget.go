@@ -192,9 +192,9 @@ func (b *ledgerBudget) Limit() int { return b.limitOf(b.status()) }
 func (b *ledgerBudget) InUse() int { return b.status().Used }
 
 // ledgerParallel is how many claims a tenant waits for at once: the member's standing demand
-// counts the callers waiting (up to 8), so as many ready interactions as that are asked for
+// counts the callers waiting (up to 32), so as many ready interactions as that are asked for
 // together and a round trip through Kafka is paid once for all of them.
-const ledgerParallel = 8
+const ledgerParallel = 32
 
 // Parallel implements budget.
 func (b *ledgerBudget) Parallel() int { return ledgerParallel }

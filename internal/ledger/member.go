@@ -85,7 +85,7 @@ const (
 	// maxWant caps a member's standing demand per account: slots are handed to callers
 	// already waiting, so a member never holds idle reservations; the cap bounds what one
 	// burst of callers can ask at once.
-	maxWant = 8
+	maxWant = 32
 	// drainWait is how long a stopping member waits for claims already started to finish,
 	// so their reports end their holds early; shutdownBudget bounds the whole shutdown.
 	drainWait      = 500 * time.Millisecond
