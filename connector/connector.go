@@ -86,6 +86,10 @@ type Options struct {
 	// committed under Group like any run; records failing again go to DeadLetterTopic, which
 	// must then be another topic.
 	ReplayFrom string
+	// ReplayFilter, when replaying, says which dead letters to re-run (true) from their
+	// headers and timestamp; the others are skipped (reason replay filter) and committed, so a
+	// later replay of them needs another group. nil re-runs every one.
+	ReplayFilter func(headers []kgo.RecordHeader, ts time.Time) bool
 	// Tables, when set, are the lookup tables the pipelines join against: they are loaded
 	// before the group is joined (not ready meanwhile) and followed while the connector runs.
 	Tables Tables
@@ -330,6 +334,7 @@ func New(opts Options) (*Connector, error) {
 		workers: &workerEnv{
 			byTopic: c.byTopic,
 			replay:  c.replay,
+			filter:  opts.ReplayFilter,
 			tables:  opts.Tables,
 			tenants: c.tenants,
 			flow:    c.flow,

@@ -30,6 +30,9 @@ type Tables interface {
 // ReasonLookupMiss is the skipped reason of a record whose lookup missed under transform.LookupMissSkip.
 const ReasonLookupMiss = "lookup miss"
 
+// ReasonReplayFilter is the skip reason of a dead letter replay's filters left out.
+const ReasonReplayFilter = "replay filter"
+
 // DefaultLookupRetryWindow is how long transform.LookupMissRetry waits for a late row by default.
 const DefaultLookupRetryWindow = 30 * time.Second
 

@@ -51,10 +51,11 @@ func recordDone(r *rec, f *flow, st *counters) {
 // workerEnv is what every partition worker shares: read-only once New returns (the
 // sourceReader's client is set by Run before the group is joined).
 type workerEnv struct {
-	byTopic map[string]*Pipeline // the pipeline of each source topic
-	replay  bool                 // records are dead letters naming their source (Options.ReplayFrom)
-	tables  Tables               // may be nil
-	tenants map[string]*tenant   // by name: where contributions are handed off
+	byTopic map[string]*Pipeline                     // the pipeline of each source topic
+	replay  bool                                     // records are dead letters naming their source (Options.ReplayFrom)
+	filter  func([]kgo.RecordHeader, time.Time) bool // Options.ReplayFilter; nil: every one
+	tables  Tables                                   // may be nil
+	tenants map[string]*tenant                       // by name: where contributions are handed off
 	flow    *flow
 	dead    deadLetterWriter
 	source  *sourceReader // re-reads a replayed dead letter whose value was omitted
@@ -108,6 +109,18 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) handle(ctx context.Context, r *rec) {
 	if w.replay && slices.ContainsFunc(r.kr.Headers, func(h kgo.RecordHeader) bool { return h.Key == HeaderCheck }) {
 		w.done(r) // check --live's proof of write access: no record of any source
+		return
+	}
+	if w.replay && w.filter != nil && !w.filter(r.kr.Headers, r.kr.Timestamp) {
+		pipeline := ""
+		for _, h := range r.kr.Headers {
+			if h.Key == HeaderPipeline {
+				pipeline = string(h.Value)
+			}
+		}
+		w.stats.skipped.Add(1)
+		w.metrics.recordSkipped(pipeline, ReasonReplayFilter)
+		w.done(r)
 		return
 	}
 	src, _, _ := w.sourceOf(r)
