@@ -42,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total",
 			Help: "Records written to the dead-letter topic, by error class."}, []string{"pipeline", "class"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total",
-			Help: "Attempts to write to the Data Augmentation API, by status class (2xx, 4xx, 5xx, error)."}, []string{"tenant", "status_class"}),
+			Help: "Attempts to write to the Data Augmentation API, by status class (2xx, 4xx, 5xx, error) and code (the HTTP status: 200, 400, 401, 404, 429, 500, ...; error when none arrived)."}, []string{"tenant", "status_class", "code"}),
 		reqDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_duration_seconds",
 			Help: "Duration of one API attempt.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}, []string{"tenant"}),
 		reqVariables: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "api_request_variables",
@@ -90,8 +90,8 @@ func (m *Metrics) initLabels(pipelines []Pipeline, tenants map[string]TenantOpti
 		}
 	}
 	for name := range tenants {
-		for _, sc := range []string{"2xx", "4xx", "5xx", "error"} {
-			m.requests.WithLabelValues(name, sc)
+		for _, code := range []int{200, 400, 401, 403, 404, 429, 500, 0} {
+			m.requests.WithLabelValues(name, statusClass(code), statusCode(code))
 		}
 		m.coalesced.WithLabelValues(name)
 		m.budgetWait.WithLabelValues(name)
@@ -99,6 +99,15 @@ func (m *Metrics) initLabels(pipelines []Pipeline, tenants map[string]TenantOpti
 	}
 	m.commits.WithLabelValues("ok")
 	m.commits.WithLabelValues("error")
+}
+
+// statusCode is an attempt's status as a label value: the HTTP status when it is one (a
+// bounded set), error when no answer arrived.
+func statusCode(status int) string {
+	if status < 100 || status > 599 {
+		return "error"
+	}
+	return strconv.Itoa(status)
 }
 
 // statusClass maps an attempt's status to a bounded label value.
@@ -137,7 +146,7 @@ func (m *Metrics) recordDeadLettered(pipeline string, class deadLetterClass) {
 
 func (m *Metrics) recordAttempt(tenant string, status int, d time.Duration) {
 	if m != nil {
-		m.requests.WithLabelValues(tenant, statusClass(status)).Inc()
+		m.requests.WithLabelValues(tenant, statusClass(status), statusCode(status)).Inc()
 		m.reqDuration.WithLabelValues(tenant).Observe(d.Seconds())
 	}
 }

@@ -144,7 +144,7 @@ func TestMetricsDuringRun(t *testing.T) {
 	}{
 		{"augment_connector_records_consumed_total", map[string]string{"pipeline": "p"}, n},
 		{"augment_connector_records_filtered_total", map[string]string{"pipeline": "p"}, filtered},
-		{"augment_connector_api_requests_total", map[string]string{"tenant": "main", "status_class": "2xx"}, float64(ok)},
+		{"augment_connector_api_requests_total", map[string]string{"tenant": "main", "status_class": "2xx", "code": "200"}, float64(ok)},
 		{"augment_connector_pending_records", nil, 0},
 		{"augment_connector_budget_limit_requests", map[string]string{"tenant": "main"}, 100_000},
 		{"augment_connector_api_request_variables", map[string]string{"tenant": "main"}, float64(ok)}, // histogram count
