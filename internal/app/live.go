@@ -158,6 +158,15 @@ func (c *Compiled) checkGroup(ctx context.Context, adm *kadm.Client, report repo
 		}
 	}
 	lags, err := offsets.Lag(ctx, adm, group, topics...)
+	// A coordinator that is not available yet (the offsets topic being created on a young
+	// cluster, a leader moving) answers a retriable error: ask again within liveTimeout.
+	for err != nil && kerr.IsRetriable(err) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+		lags, err = offsets.Lag(ctx, adm, group, topics...)
+	}
 	if err != nil {
 		report("group "+group, fmt.Errorf("reading its offsets: %w (kafka.groupId; the principal needs Describe on the group)", err), "")
 		return

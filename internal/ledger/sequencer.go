@@ -35,6 +35,9 @@ const maxHoldBack = 0.2
 // throttleCooldown is how long a 429 the ledger did not cause keeps the limit reduced.
 const throttleCooldown = 2 * Window
 
+// throttleBurst is how long after one halving further 429s count as the same event.
+const throttleBurst = 10 * time.Second
+
 // Sequencer decides the grants of one sequencer epoch. Decide is a deterministic function
 // of the State, the log time and what the Sequencer itself remembers between calls: the
 // spreading bucket, the tripwire's penalty and the grants it wrote that the State has not
@@ -56,6 +59,8 @@ type seqTenant struct {
 	penalty   float64 // tripwire: 1 normally, halved by each Throttled
 	cooldown  int64   // log time when penalty returns to 1
 	notBefore int64   // Retry-After: no grant before this log time
+	halved    bool    // the penalty was halved at halvedAt
+	halvedAt  int64
 	unacked   []unacked
 	last      string // the member granted last, where the next tie starts after
 }
@@ -95,7 +100,12 @@ func (q *Sequencer) Heartbeat(p Params) Record {
 // retryAfter has passed.
 func (q *Sequencer) Throttled(tenant string, retryAfter time.Duration, at int64) {
 	t := q.tenant(tenant)
-	t.penalty = max(t.penalty/2, 0.01)
+	// One burst of 429s (every request on the wire when another client filled the window) is
+	// one event: it halves the limit once. Halving per 429 cut it to 1/32 after five.
+	if !t.halved || at-t.halvedAt >= throttleBurst.Milliseconds() {
+		t.penalty = max(t.penalty/2, 0.01)
+		t.halved, t.halvedAt = true, at
+	}
 	t.cooldown = at + throttleCooldown.Milliseconds()
 	if retryAfter > 0 {
 		t.notBefore = max(t.notBefore, at+retryAfter.Milliseconds())

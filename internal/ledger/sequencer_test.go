@@ -203,7 +203,11 @@ func TestDecideTripwire(t *testing.T) {
 		held += n
 		return n
 	}
-	q.Throttled("t", 10*time.Second, 0)
+	// A burst of five 429s (the requests on the wire when another client filled the window)
+	// is one event: the limit is halved once, not to 1/32.
+	for at := int64(0); at < 500; at += 100 {
+		q.Throttled("t", 10*time.Second, at)
+	}
 	if got := decide(5000); got != 0 {
 		t.Fatalf("granted %d within Retry-After", got)
 	}
