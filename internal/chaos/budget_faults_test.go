@@ -139,6 +139,23 @@ func disruptedShare(r *budgetRun, a budgetAnalysis, at time.Time) string {
 	return fmt.Sprintf("%.1f%%", 100*a.minutes[k].share(a.limit))
 }
 
+// per10s counts the tenant's arrivals in each 10 s from the first replica's start until the
+// drain ended: the shape of the run around its fault.
+func per10s(r *budgetRun) string {
+	n := int(r.drainedAt.Sub(r.start)/(10*time.Second)) + 1
+	c := make([]int, n)
+	for _, en := range arrivals(r.e) {
+		if d := en.Time.Sub(r.start); d >= 0 && int(d/(10*time.Second)) < n {
+			c[d/(10*time.Second)]++
+		}
+	}
+	s := make([]string, n)
+	for i, v := range c {
+		s[i] = fmt.Sprint(v)
+	}
+	return "per10s=[" + strings.Join(s, " ") + "]"
+}
+
 func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +202,7 @@ func checkKill(seq bool) func(r *budgetRun, a budgetAnalysis) string {
 		}
 		ens := arrivals(r.e)
 		entries, _ := readLedger(r.e)
-		out := fmt.Sprintf("kill_minute=%s gap_after_kill=%s per_s_from_kill-2s=%s", disruptedShare(r, a, kill),
+		out := fmt.Sprintf("%s kill_minute=%s gap_after_kill=%s per_s_from_kill-2s=%s", per10s(r), disruptedShare(r, a, kill),
 			secs(maxGap(ens, kill, kill.Add(20*time.Second))), perSecond(ens, kill.Add(-2*time.Second), 12))
 		if seq {
 			var takeAt, grantAt time.Time
@@ -337,8 +354,8 @@ func checkFreeze(r *budgetRun, a budgetAnalysis) string {
 		}
 	}
 	epoch, seqNow := st.Sequencer()
-	return fmt.Sprintf("freeze_minute=%s takeover=%s void_grants_after_wake=%d pre_freeze_slots_reported_after_wake=[returned=%d finished=%d uncertain=%d started=%d] its_requests_after_wake=%d(first_2s=%d) final_epoch=%d(%s) still_running=%v",
-		disruptedShare(r, a, freeze), secs(takeover.Sub(freeze)), voidGrants,
+	return fmt.Sprintf("%s freeze_minute=%s takeover=%s void_grants_after_wake=%d pre_freeze_slots_reported_after_wake=[returned=%d finished=%d uncertain=%d started=%d] its_requests_after_wake=%d(first_2s=%d) final_epoch=%d(%s) still_running=%v",
+		per10s(r), disruptedShare(r, a, freeze), secs(takeover.Sub(freeze)), voidGrants,
 		late[ledger.UseReturned], late[ledger.UseFinished], late[ledger.UseUncertain], late[ledger.UseStarted],
 		after, soon, epoch, seqNow, frozenProc.Running())
 }
@@ -384,7 +401,7 @@ func checkLatency(r *budgetRun, a budgetAnalysis) string {
 	if gone == 0 {
 		r.t.Errorf("no request outlived the client's timeout during the latency: the scenario tested nothing")
 	}
-	return fmt.Sprintf("latency_window=%s arrivals_in_latency=%d gave_up=%d uncertain_slots=%d", secs(off.Sub(on)), in, gone, uncertain)
+	return fmt.Sprintf("%s latency_window=%s arrivals_in_latency=%d gave_up=%d uncertain_slots=%d", per10s(r), secs(off.Sub(on)), in, gone, uncertain)
 }
 
 // deleteLedgerAction deletes the ledger topic, watches /readyz and the simulator for
@@ -491,7 +508,7 @@ func checkDeleted(requestTimeout time.Duration) func(r *budgetRun, a budgetAnaly
 			}
 		}
 		bound := 2*time.Second + requestTimeout + time.Second
-		out := "last_request_after_delete="
+		out := per10s(r) + " last_request_after_delete="
 		if lastAfterDel.IsZero() {
 			out += "none"
 		} else {
