@@ -354,10 +354,10 @@ func checkFreeze(r *budgetRun, a budgetAnalysis) string {
 		}
 	}
 	epoch, seqNow := st.Sequencer()
-	return fmt.Sprintf("%s freeze_minute=%s takeover=%s void_grants_after_wake=%d pre_freeze_slots_reported_after_wake=[returned=%d finished=%d uncertain=%d started=%d] its_requests_after_wake=%d(first_2s=%d) final_epoch=%d(%s) still_running=%v",
+	return fmt.Sprintf("%s freeze_minute=%s takeover=%s void_grants_after_wake=%d pre_freeze_slots_reported_after_wake=[returned=%d finished=%d uncertain=%d started=%d] its_requests_after_wake=%d(first_2s=%d) final_epoch=%d(%s)",
 		per10s(r), disruptedShare(r, a, freeze), secs(takeover.Sub(freeze)), voidGrants,
 		late[ledger.UseReturned], late[ledger.UseFinished], late[ledger.UseUncertain], late[ledger.UseStarted],
-		after, soon, epoch, seqNow, frozenProc.Running())
+		after, soon, epoch, seqNow)
 }
 
 // latencyAction sets the simulator's injected latency (uniform in [d, d+jitter)); off clears it.
