@@ -91,6 +91,8 @@ type budgetScenario struct {
 	// MinutesOnly, when set, says why the per-minute shares are reported, not asserted (a
 	// fault that stops writes on purpose); max60s, 429s and lost are asserted all the same.
 	MinutesOnly string
+	// VerifyOptions changes Env.Verify's options (one topic only).
+	VerifyOptions func(r *budgetRun, o *VerifyOptions)
 	// Check runs after the analysis (kafka coordination or not): it may fail the test and
 	// returns what it measured, appended to the result line.
 	Check func(r *budgetRun, a budgetAnalysis) string
@@ -383,6 +385,8 @@ type budgetRun struct {
 	mu    sync.Mutex
 	marks map[string]time.Time
 	notes []string
+	// verified is what Env.Verify found (one topic only).
+	verified Result
 	// frozen is a replica an action stopped with SIGSTOP (continued at cleanup if left so).
 	frozen *Proc
 }
@@ -533,7 +537,11 @@ func runBudget(t *testing.T, sc budgetScenario) {
 		if sc.Replay > 0 {
 			o.DeadLetter = vip // and replayed: written
 		}
-		lost = e.Verify(load.w, o).Lost
+		if sc.VerifyOptions != nil {
+			sc.VerifyOptions(run, &o)
+		}
+		run.verified = e.Verify(load.w, o)
+		lost = run.verified.Lost
 	} else {
 		lost = checkWrittenAll(e, load)
 	}
