@@ -241,7 +241,8 @@ type Result struct {
 //     was written with its _seq or a later one.
 //  3. Order. Every write carries exactly the values of the event its _seq names. Within one
 //     process lifetime (the _inst each request carries), an identifier's writes carry strictly
-//     increasing _seq: partition order. Across lifetimes a write may go back (a duplicate,
+//     increasing _seq: partition order (with VerifyOptions.MayRepeat, a write may repeat the
+//     previous _seq, the retry of an attempt the API applied after the client gave up). Across lifetimes a write may go back (a duplicate,
 //     at-least-once) only to an event that was not committed when the write happened, by the
 //     last commit observation taken before it (see commitWatch). A process whose partitions
 //     were lost (its session expired, e.g. in a broker outage) has them redelivered from the
