@@ -600,3 +600,47 @@ func TestChaosBudgetLedgerDeleted(t *testing.T) {
 		MinutesOnly: "the ledger topic deleted: writes wait on purpose until the replicas restart",
 		Check:       checkDeleted(5 * time.Second)})
 }
+
+// recreateAtOnceAction deletes the ledger topic and re-creates it (ledger.EnsureTopic) 2 s
+// later, while the API's window is full; the scenario's restarts follow at once.
+var recreateAtOnceAction = budgetAction{Name: "recreate-ledger-at-once", Do: func(r *budgetRun, live []*Proc) []*Proc {
+	e := r.e
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	resp, err := e.adm.DeleteTopics(ctx, e.Ledger)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		r.t.Fatalf("deleting the ledger topic: %v", err)
+	}
+	del := time.Now()
+	r.mark("delete", del)
+	r.disrupted = append(r.disrupted, del)
+	time.Sleep(2 * time.Second)
+	if warnings, err := ledger.EnsureTopic(ctx, e.cl, ledger.TopicOptions{Topic: e.Ledger, AllowUnsafe: true}); err != nil {
+		r.t.Fatalf("re-creating the ledger topic: %v (warnings %v)", err, warnings)
+	}
+	r.mark("recreate", time.Now())
+	return live
+}}
+
+// The ledger topic deleted at 70 s, when the API's window holds a full minute, re-created 2 s
+// later and the three replicas restarted at once (72, 74 and 76 s), as an operator might
+// repair it. The re-created topic has no record of the requests the API still counts, so the
+// members rebuilding from it see an empty window: docs/LEDGER.md's rebuild assumes the log
+// covers the horizon before the member's hello, and nothing checks that it does. It FAILS
+// "never over" (run on kfake 2026-12-04: max60s=1205, 5 self-caused 429s, then ~110 s at
+// 0.6 requests a second under the tripwire's penalty) until internal/ledger holds back for a
+// horizon when its log starts after the rebuild point (a bug reported with issue 14; it
+// cannot be fixed in internal/chaos, so the failing assertion stays).
+func TestChaosBudgetLedgerRecreatedAtOnce(t *testing.T) {
+	requireBudgetRuns(t)
+	runBudget(t, budgetScenario{Name: "budget-ledger-recreated", Limit: 1200, Duration: 130 * time.Second, Skew: skewEven,
+		Steps: []budgetStep{{0, stepStart, 0}, {0, stepStart, 0}, {0, stepStart, 0},
+			{70 * time.Second, stepAction, 0},
+			{72 * time.Second, stepRestart, 0}, {74 * time.Second, stepRestart, 0}, {76 * time.Second, stepRestart, 0}},
+		Actions:     []budgetAction{recreateAtOnceAction},
+		MinutesOnly: "the ledger topic deleted and re-created",
+		Check:       checkDeleted(5 * time.Second)})
+}

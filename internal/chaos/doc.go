@@ -104,4 +104,8 @@
 //     members recover by themselves (docs/LEDGER.md: they read nothing new until they
 //     restart), then restarts the three replicas one by one from 80 s and lets the backlog
 //     drain. Minutes reported, not asserted.
+//   - TestChaosBudgetLedgerRecreatedAtOnce: the ledger topic deleted at 70 s, when the
+//     API's window holds a full minute, re-created 2 s later and the replicas restarted at
+//     once. It fails "never over" today (a rebuild from a re-created topic sees an empty
+//     window: see the test's comment and BENCHMARKS.md).
 package chaos
