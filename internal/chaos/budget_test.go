@@ -58,6 +58,7 @@ const (
 	stepKill                          // SIGKILL a replica
 	stepRestart                       // SIGTERM a replica and start its replacement at once
 	stepReplay                        // start `replay --from DLQ` (same config, same tenant)
+	stepAction                        // run the scenario's Actions[Target] (budget_faults_test.go)
 )
 
 // budgetStep happens At after the scenario's start, to the live replica of index Target
@@ -81,6 +82,27 @@ type budgetScenario struct {
 	// Replay is how many records are dead-lettered before the script (by a connector whose
 	// config fails on them, which makes no request), for a stepReplay to write.
 	Replay int
+
+	// The fault scenarios (budget_faults_test.go):
+	// Actions are what stepAction steps run (Target indexes them).
+	Actions []budgetAction
+	// Config changes the replicas' config options before the config is written.
+	Config func(o *ConfigOptions)
+	// MinutesOnly, when set, says why the per-minute shares are reported, not asserted (a
+	// fault that stops writes on purpose); max60s, 429s and lost are asserted all the same.
+	MinutesOnly string
+	// VerifyOptions changes Env.Verify's options (one topic only).
+	VerifyOptions func(r *budgetRun, o *VerifyOptions)
+	// Check runs after the analysis (kafka coordination or not): it may fail the test and
+	// returns what it measured, appended to the result line.
+	Check func(r *budgetRun, a budgetAnalysis) string
+}
+
+// budgetAction is one fault a stepAction does: it gets the live replicas (oldest first) and
+// returns them as they are after it (a killed one removed).
+type budgetAction struct {
+	Name string
+	Do   func(r *budgetRun, live []*Proc) []*Proc
 }
 
 // budgetWarmup is skipped before the first full minute: the first replica joins its group.
@@ -356,6 +378,34 @@ type budgetRun struct {
 	drainedAt    time.Time // the group committed everything
 	disrupted    []time.Time
 	maxLive      int
+	// t is the scenario's test; cfg the replicas' config; marks the instants an action noted
+	// (a kill, a freeze) for its Check; notes what it saw, for the result line.
+	t     *testing.T
+	cfg   string
+	mu    sync.Mutex
+	marks map[string]time.Time
+	notes []string
+	// verified is what Env.Verify found (one topic only).
+	verified Result
+	// frozen is a replica an action stopped with SIGSTOP (continued at cleanup if left so).
+	frozen *Proc
+}
+
+// mark notes an instant under name.
+func (r *budgetRun) mark(name string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.marks == nil {
+		r.marks = make(map[string]time.Time)
+	}
+	r.marks[name] = at
+}
+
+// note adds a measurement to the result line.
+func (r *budgetRun) note(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
 }
 
 // runBudget runs a scenario: it starts the Env, the replicas and the producer, plays the
@@ -374,11 +424,15 @@ func runBudget(t *testing.T, sc budgetScenario) {
 		extra = []string{quiet}
 	}
 	const shutdown = 30 * time.Second // the chart's default: the rolling restart's old process may hold its partitions this long
-	cfg := e.WriteConfig(sc.Name, ConfigOptions{
+	co := ConfigOptions{
 		RequestsPerMinute: sc.Limit, Coordination: written, ShutdownTimeout: shutdown, ExtraTopics: extra,
-	})
+	}
+	if sc.Config != nil {
+		sc.Config(&co)
+	}
+	cfg := e.WriteConfig(sc.Name, co)
 	load := newBudgetLoad(e, sc, quiet)
-	run := &budgetRun{e: e, sc: sc, coordination: coord, load: load}
+	run := &budgetRun{e: e, sc: sc, coordination: coord, load: load, t: t, cfg: cfg}
 	vip := func(ev *Event) bool { return ev.VIP }
 	if sc.Replay > 0 {
 		deadLetterForReplay(t, e, load, written, sc.Replay)
@@ -405,6 +459,9 @@ func runBudget(t *testing.T, sc budgetScenario) {
 	// On a fatal failure mid-script: stop the producer, and let the SIGTERM waiters finish
 	// (they may report) before the Env's cleanup kills what is left.
 	t.Cleanup(func() {
+		if run.frozen != nil {
+			_ = run.frozen.cmd.Process.Signal(syscall.SIGCONT)
+		}
 		closeStop()
 		closeDrained()
 		exits.Wait()
@@ -430,6 +487,8 @@ func runBudget(t *testing.T, sc budgetScenario) {
 			live[st.Target].Kill()
 			live = append(live[:st.Target], live[st.Target+1:]...)
 			run.disrupted = append(run.disrupted, time.Now())
+		case stepAction:
+			live = sc.Actions[st.Target].Do(run, live)
 		case stepReplay:
 			replays = append(replays, e.StartCommand(cfg, "replay", "--config", cfg, "--from", e.DLQ))
 		case stepRestart:
@@ -478,7 +537,11 @@ func runBudget(t *testing.T, sc budgetScenario) {
 		if sc.Replay > 0 {
 			o.DeadLetter = vip // and replayed: written
 		}
-		lost = e.Verify(load.w, o).Lost
+		if sc.VerifyOptions != nil {
+			sc.VerifyOptions(run, &o)
+		}
+		run.verified = e.Verify(load.w, o)
+		lost = run.verified.Lost
 	} else {
 		lost = checkWrittenAll(e, load)
 	}
@@ -488,8 +551,19 @@ func runBudget(t *testing.T, sc budgetScenario) {
 	exits.Wait()
 
 	a := analyzeBudgetRun(run)
-	t.Logf("CHAOS %s broker=%s coordination=%s replicas=%d skew=%s limit=%d %s records=%d lost=%d",
-		sc.Name, e.Broker.Kind, coordLabel(coord, written), run.maxLive, sc.Skew, sc.Limit, a.line(), len(load.w.Events), lost)
+	extraLine := ""
+	if sc.Check != nil {
+		if s := sc.Check(run, a); s != "" {
+			extraLine = " " + s
+		}
+	}
+	run.mu.Lock()
+	for _, n := range run.notes {
+		extraLine += " " + n
+	}
+	run.mu.Unlock()
+	t.Logf("CHAOS %s broker=%s coordination=%s replicas=%d skew=%s limit=%d %s records=%d lost=%d%s",
+		sc.Name, e.Broker.Kind, coordLabel(coord, written), run.maxLive, sc.Skew, sc.Limit, a.line(), len(load.w.Events), lost, extraLine)
 	if coord != "kafka" {
 		return // the baseline: lost = 0 (Verify) and the line
 	}

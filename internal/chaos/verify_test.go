@@ -214,6 +214,12 @@ type VerifyOptions struct {
 	Unwritten func(*Event) bool
 	// Timeout bounds the wait for the group to commit every end offset; default 2m.
 	Timeout time.Duration
+	// MayRepeat, when set, says whether a write that arrived at prev may have been applied
+	// after its client gave up on it (an API slower than the client's timeout): the same
+	// lifetime's next write of that identifier may then repeat its _seq (the retry of an
+	// uncertain attempt: at-least-once, same values), never go below it. Counted in
+	// Result.Repeats. nil: a lifetime's writes of an identifier strictly increase.
+	MayRepeat func(prev time.Time) bool
 }
 
 // Result is what Verify found, for the scenario's result line.
@@ -221,6 +227,7 @@ type Result struct {
 	Events       int
 	Writes       int // successful POSTs
 	Duplicates   int // successful POSTs carrying a _seq its identifier already had written
+	Repeats      int // of them, repeats within one lifetime that MayRepeat allowed
 	Lost         int // events never written (Unwritten ones aside)
 	DeadLettered int
 	Elapsed      time.Duration // since the Env was made
@@ -234,7 +241,8 @@ type Result struct {
 //     was written with its _seq or a later one.
 //  3. Order. Every write carries exactly the values of the event its _seq names. Within one
 //     process lifetime (the _inst each request carries), an identifier's writes carry strictly
-//     increasing _seq: partition order. Across lifetimes a write may go back (a duplicate,
+//     increasing _seq: partition order (with VerifyOptions.MayRepeat, a write may repeat the
+//     previous _seq, the retry of an attempt the API applied after the client gave up). Across lifetimes a write may go back (a duplicate,
 //     at-least-once) only to an event that was not committed when the write happened, by the
 //     last commit observation taken before it (see commitWatch). A process whose partitions
 //     were lost (its session expired, e.g. in a broker outage) has them redelivered from the
@@ -269,6 +277,7 @@ func (e *Env) Verify(w *Workload, o VerifyOptions) Result {
 	// 3. Order, duplicates, and the values each write carries.
 	maxW := make(map[string]int)               // identifier -> highest _seq written so far
 	perLife := make(map[string]map[string]int) // _inst and epoch -> identifier -> last _seq
+	lastAt := make(map[string]time.Time)       // _inst and epoch, identifier -> its last write's arrival
 	losses := partitionLosses(e.Procs())       // _inst -> when it lost partitions
 	writtenAt := make(map[string][]writeMark)  // identifier -> (journal seq, max _seq so far)
 	si := -1                                   // last snapshot taken before the entry
@@ -308,9 +317,14 @@ func (e *Env) Verify(w *Workload, o VerifyOptions) Result {
 			perLife[inst] = make(map[string]int)
 		}
 		if last, ok := perLife[inst][en.Identifier]; ok && seq <= last {
-			report("process %s wrote %q with _seq %d after _seq %d: out of partition order within one lifetime", inst, en.Identifier, seq, last)
+			if seq == last && o.MayRepeat != nil && o.MayRepeat(lastAt[inst+"\x00"+en.Identifier]) {
+				res.Repeats++
+			} else {
+				report("process %s wrote %q with _seq %d after _seq %d: out of partition order within one lifetime", inst, en.Identifier, seq, last)
+			}
 		}
 		perLife[inst][en.Identifier] = seq
+		lastAt[inst+"\x00"+en.Identifier] = en.Time
 		if seq <= maxW[en.Identifier] {
 			res.Duplicates++
 			var committed int64 = -1
