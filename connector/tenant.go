@@ -319,21 +319,7 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 	for {
 		ready, wait := t.nextReady()
 		if !ready {
-			var tm *time.Timer
-			var timer <-chan time.Time
-			if wait > 0 {
-				tm = time.NewTimer(wait)
-				timer = tm.C
-			}
-			select {
-			case <-ctx.Done():
-			case <-t.wake:
-			case <-timer:
-			}
-			if tm != nil {
-				tm.Stop()
-			}
-			if ctx.Err() != nil {
+			if !t.sleep(ctx, wait) {
 				return
 			}
 			continue
@@ -375,6 +361,23 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 	}
 }
 
+// sleep waits until the tenant is woken, wait passes (0: no timeout) or ctx ends; it reports
+// whether ctx is still alive.
+func (t *tenant) sleep(ctx context.Context, wait time.Duration) bool {
+	var timer <-chan time.Time
+	if wait > 0 {
+		tm := time.NewTimer(wait)
+		defer tm.Stop()
+		timer = tm.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-t.wake:
+	case <-timer:
+	}
+	return ctx.Err() == nil
+}
+
 // runParallel is run for a budget that takes a while to answer (the ledger): it keeps up to
 // par reservations waiting at once, one per ready interaction, within the concurrency. Each
 // reserver builds its request only once its reservation is granted (so what arrived
@@ -384,21 +387,7 @@ func (t *tenant) runParallel(ctx, sendCtx context.Context, par int) {
 	for {
 		n, wait := t.reservable(par)
 		if n == 0 {
-			var tm *time.Timer
-			var timer <-chan time.Time
-			if wait > 0 {
-				tm = time.NewTimer(wait)
-				timer = tm.C
-			}
-			select {
-			case <-ctx.Done():
-			case <-t.wake:
-			case <-timer:
-			}
-			if tm != nil {
-				tm.Stop()
-			}
-			if ctx.Err() != nil {
+			if !t.sleep(ctx, wait) {
 				return
 			}
 			continue
