@@ -42,6 +42,9 @@ type rec struct {
 	// deadLettered is set once the record has been written to the dead-letter topic, so a
 	// record that fans out to several failing identifiers is dead-lettered once.
 	deadLettered atomic.Bool
+	// trace is the record's span, nil unless tracing is on and the record sampled (see
+	// tracing.go). Set by its worker before the record reaches a tenant; read-only after.
+	trace *recTrace
 
 	done bool // guarded by part.mu
 }
