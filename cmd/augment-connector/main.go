@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -211,6 +212,22 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	opts, err := compiled.Options(log)
 	if err != nil {
 		return err
+	}
+	tp, err := app.TracerProvider(ctx, &cfg.Tracing, versionString())
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		opts.TracerProvider = tp
+		// Flush the spans still buffered once Run returned (deferred before the logger's Sync).
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				log.Warn("exporting the last spans failed", zap.Error(err))
+			}
+		}()
+		log.Info("tracing", zap.String("endpoint", cfg.Tracing.Endpoint), zap.Float64("sampleRatio", cfg.Tracing.SampleRatio))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
