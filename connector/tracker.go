@@ -12,8 +12,8 @@ import (
 // what the transform, a dead letter, the watermark and the metrics read; the fields are named
 // as kgo.Record's. rec holds it by value: a *kgo.Record cost an allocation of its own (rec
 // 48 B plus kgo.Record 160 B; now one rec of 176 B with its trace pointer, exactly a size
-// class) and carried fields
-// nobody read (the producer's id and epoch, the attributes, a context).
+// class) and carried fields nobody read (the producer's id and epoch, the attributes, a
+// context).
 type record struct {
 	Key, Value  []byte
 	Headers     []kgo.RecordHeader
