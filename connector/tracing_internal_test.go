@@ -99,3 +99,11 @@ func TestTracingOffIsNil(t *testing.T) {
 		t.Fatal("a record the sampler dropped got a trace")
 	}
 }
+
+// BenchmarkRecordPathTraced is BenchmarkRecordPath with tracing on and every record sampled
+// (spans recorded, none exported): what a traced record costs the worker.
+func BenchmarkRecordPathTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider()
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	benchRecordPath(b, func(env *workerEnv) { env.tracer = newTracer(tp); env.group = "g" })
+}
