@@ -58,6 +58,11 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*group = cfg.Kafka.GroupID + "-replay"
 	}
 	opts.ReplayFrom, opts.DeadLetterTopic, opts.Group = *from, *failed, *group
+	flush, err := startTracing(ctx, cfg, &opts, log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	c, err := connector.New(opts)
 	if err != nil {
 		return err
