@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -106,4 +107,31 @@ func BenchmarkRecordPathTraced(b *testing.B) {
 	tp := sdktrace.NewTracerProvider()
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	benchRecordPath(b, func(env *workerEnv) { env.tracer = newTracer(tp); env.group = "g" })
+}
+
+// TestTracingHeaderNames: the traceparent header is found whatever its case, and a malformed
+// one starts a new trace instead of failing the record.
+func TestTracingHeaderNames(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	const tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, tc := range []struct {
+		key, value string
+		continues  bool
+	}{
+		{"traceparent", "00-" + tid + "-00f067aa0ba902b7-01", true},
+		{"Traceparent", "00-" + tid + "-00f067aa0ba902b7-01", true},
+		{"traceparent", "00-" + tid + "-bad-01", false},
+	} {
+		r := &rec{kr: record{Headers: []kgo.RecordHeader{{Key: tc.key, Value: []byte(tc.value)}}}, part: newPartition("t", 0)}
+		startRecord(context.Background(), newTracer(tp), "g", r, nil)
+		if r.trace == nil {
+			t.Fatalf("%s: %s: no trace", tc.key, tc.value)
+		}
+		got := r.trace.span.SpanContext().TraceID().String() == tid
+		if got != tc.continues {
+			t.Errorf("%s: %s: continues the trace: %v, want %v", tc.key, tc.value, got, tc.continues)
+		}
+		r.trace.span.End()
+	}
 }
