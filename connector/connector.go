@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/schemas"
@@ -114,6 +115,10 @@ type Options struct {
 	Logger *zap.Logger
 	// Metrics, when set, are updated as the connector works (see NewMetrics and Collector).
 	Metrics *Metrics
+	// TracerProvider, when set, traces each record's journey with OpenTelemetry spans
+	// (tracing.go, README "Tracing"). Nil (or a no-op provider) turns tracing off: nothing of
+	// it runs then.
+	TracerProvider trace.TracerProvider
 	// Now is the connector's one clock, default time.Now: every time it reads comes from it
 	// (the pacers' windows, linger, probes, the 404 window, lookup retries, the shutdown
 	// drain's deadline, liveness, Retry-After dates, the durations in metrics). Waits use the
@@ -302,12 +307,14 @@ func New(opts Options) (*Connector, error) {
 		committed: &c.stats.committed,
 		now:       opts.Now,
 	}
+	tracer := newTracer(opts.TracerProvider)
 	for name, to := range opts.Tenants {
 		t, err := newTenant(name, to, c, opts.Logger.Named("sink"), opts.Now, opts.MaxVariables, opts.Linger)
 		if err != nil {
 			return nil, fmt.Errorf("tenant %q: %w", name, err)
 		}
 		t.metrics = opts.Metrics
+		t.tracer = tracer
 		if c.ledger != nil {
 			t.budget = newLedgerBudget(c.ledger, AccountKey(t.opts.BaseURL, t.opts.TenantID), name, t.opts.RequestsPerMinute,
 				t.log.Named("budget"), opts.Now)
@@ -344,6 +351,8 @@ func New(opts Options) (*Connector, error) {
 			metrics: c.metrics,
 			log:     c.log,
 			now:     opts.Now,
+			tracer:  tracer,
+			group:   opts.Group,
 		},
 		partitionCounts: listPartitionCounts,
 		parts:           make(map[string]map[int32]*partWorker),

@@ -165,6 +165,7 @@ func (d *deadLetters) write(ctx context.Context, r *rec, pipeline string, class 
 	}
 	d.count.Add(1)
 	d.metrics.recordDeadLettered(pipeline, class)
+	r.trace.deadLettered(class)
 	d.log.Warn("record dead-lettered", zap.String("pipeline", pipeline), zap.String("topic", r.kr.Topic),
 		zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset), zap.String("class", string(class)), zap.String("reason", msg))
 	return nil

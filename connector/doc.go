@@ -41,6 +41,10 @@
 //     completes its contributions; a record is done when all its identifiers' contributions
 //     are (or it was dead-lettered); recordDone (worker.go) has partition.markDone advance the
 //     watermark past the done prefix and flow.done release what the record held.
+//     With tracing on (tracing.go) each record carries its span from step 2 to here: the
+//     worker starts it with decode and transform children, a request's budget.wait and
+//     api.request spans go under the first record it carries and link to the others, and
+//     recordDone ends it with the record's outcome.
 //  7. Commit (committer.go). The watermarks are committed every CommitInterval, for the
 //     partitions being revoked (under the same lock that marks them revoked, so no commit
 //     decided before a revoke lands after it) and at shutdown. A lost partition commits

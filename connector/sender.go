@@ -187,7 +187,9 @@ func (t *tenant) attempt(ctx context.Context, req *request, n int, rsv reservati
 			if err != nil {
 				return attemptResult{}, false
 			}
-			t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+			waitEnd := t.now()
+			t.metrics.recordBudgetWait(t.name, waitEnd.Sub(waitStart))
+			t.traceBudgetWait(req, waitStart, waitEnd)
 			rsv = r
 		}
 		if ctx.Err() != nil {
@@ -202,10 +204,12 @@ func (t *tenant) attempt(ctx context.Context, req *request, n int, rsv reservati
 		rsv = nil
 	}
 	sent := t.now()
+	sp := t.startAttempt(req, n, sent)
 	res := t.client.postWithin(ctx, req.id.id, req.body, timeout)
 	// The attempt's reservation ends now: for the pacer it counts from now on, a time never
 	// earlier than the API's arrival time (see pacer.Pacer).
 	answered := t.now()
+	endAttempt(sp, res, answered)
 	rsv.End(res.use(), answered)
 	t.metrics.recordAttempt(t.name, res.status, answered.Sub(sent))
 	if ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/internal/api"
@@ -62,6 +63,7 @@ type request struct {
 	vars    []api.Variable
 	body    []byte
 	parts   map[*partition]struct{}
+	trace   *reqTrace // nil unless traced (see tracing.go)
 
 	stopRetry atomic.Bool        // set on revoke: finish the attempt on the wire, start no other
 	cancel    context.CancelFunc // aborts even the attempt on the wire
@@ -89,6 +91,7 @@ type tenant struct {
 	now     func() time.Time
 	// probeInterval is how often a blocked tenant sends a probe.
 	probeInterval time.Duration
+	tracer        trace.Tracer // nil: tracing off
 
 	mu       sync.Mutex // guards the fields below
 	inflight int
@@ -340,7 +343,8 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 			}
 			continue
 		}
-		t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+		waitEnd := t.now()
+		t.metrics.recordBudgetWait(t.name, waitEnd.Sub(waitStart))
 		if t.isLeaving() {
 			rsv.End(useUnused, t.now())
 			return
@@ -350,6 +354,7 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 			rsv.End(useUnused, t.now()) // revoked or drained while waiting
 			continue
 		}
+		t.traceRequest(req, waitStart, waitEnd)
 		rctx, cancel := context.WithCancel(sendCtx)
 		req.cancel = cancel
 		t.wg.Add(1)
@@ -449,7 +454,8 @@ func (t *tenant) reserveAndSend(ctx, sendCtx context.Context) {
 		sleepCtx(ctx, time.Second)
 		return
 	}
-	t.metrics.recordBudgetWait(t.name, t.now().Sub(waitStart))
+	waitEnd := t.now()
+	t.metrics.recordBudgetWait(t.name, waitEnd.Sub(waitStart))
 	if t.isLeaving() {
 		rsv.End(useUnused, t.now())
 		return
@@ -459,6 +465,7 @@ func (t *tenant) reserveAndSend(ctx, sendCtx context.Context) {
 		rsv.End(useUnused, t.now()) // revoked, drained or taken by another reserver
 		return
 	}
+	t.traceRequest(req, waitStart, waitEnd)
 	rctx, cancel := context.WithCancel(sendCtx)
 	req.cancel = cancel
 	defer cancel()

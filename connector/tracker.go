@@ -11,8 +11,9 @@ import (
 // record is what the connector keeps of a fetched record, copied out of the fetch (detach):
 // what the transform, a dead letter, the watermark and the metrics read; the fields are named
 // as kgo.Record's. rec holds it by value: a *kgo.Record cost an allocation of its own (rec
-// 48 B plus kgo.Record 160 B; now one rec of 168 B, a 176 B size class) and carried fields
-// nobody read (the producer's id and epoch, the attributes, a context).
+// 48 B plus kgo.Record 160 B; now one rec of 176 B with its trace pointer, exactly a size
+// class) and carried fields nobody read (the producer's id and epoch, the attributes, a
+// context).
 type record struct {
 	Key, Value  []byte
 	Headers     []kgo.RecordHeader
@@ -42,6 +43,9 @@ type rec struct {
 	// deadLettered is set once the record has been written to the dead-letter topic, so a
 	// record that fans out to several failing identifiers is dead-lettered once.
 	deadLettered atomic.Bool
+	// trace is the record's span, nil unless tracing is on and the record sampled (see
+	// tracing.go). Set by its worker before the record reaches a tenant; read-only after.
+	trace *recTrace
 
 	done bool // guarded by part.mu
 }

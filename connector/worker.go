@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/augment-connector/augment-connector/transform"
@@ -46,6 +47,9 @@ func recordDone(r *rec, f *flow, st *counters) {
 		f.done(r)
 		st.done.Add(1)
 	}
+	if r.trace != nil {
+		r.trace.end(r)
+	}
 }
 
 // workerEnv is what every partition worker shares: read-only once New returns (the
@@ -63,6 +67,8 @@ type workerEnv struct {
 	metrics *Metrics // may be nil
 	log     *zap.Logger
 	now     func() time.Time
+	tracer  trace.Tracer // nil: tracing off
+	group   string       // the consumer group, for the record spans
 }
 
 // worker decodes, transforms and hands off one partition's records, in offset order, on the
@@ -125,6 +131,9 @@ func (w *worker) handle(ctx context.Context, r *rec) {
 	}
 	src, _, _ := w.sourceOf(r)
 	pl := w.byTopic[src]
+	if w.tracer != nil {
+		startRecord(ctx, w.tracer, w.group, r, pl)
+	}
 	if pl == nil {
 		w.deadLetter(ctx, r, "", classReplay, fmt.Sprintf("no pipeline reads the source topic %q", src))
 		return
@@ -163,13 +172,16 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 			zap.String("topic", r.kr.Topic), zap.Int32("partition", r.kr.Partition), zap.Int64("offset", r.kr.Offset),
 			zap.Error(err), zap.Duration("backoff", wait))
 	}
+	sp := r.trace.child(spanDecode)
 	var key any = string(r.kr.Key)
 	if pl.decodeKey != nil {
 		k, err := pl.decodeKey.DecodeNotify(ctx, r.kr.Key, notify)
 		if err != nil {
 			if ctx.Err() != nil {
+				endChild(sp, "")
 				return // abandoned: shutdown or revoke
 			}
+			endChild(sp, string(classDecode))
 			w.deadLetter(ctx, r, pl.Name, classDecode, err.Error())
 			return
 		}
@@ -180,13 +192,16 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, notify)
 		if err != nil {
 			if ctx.Err() != nil {
+				endChild(sp, "")
 				return // abandoned: shutdown or revoke
 			}
+			endChild(sp, string(classDecode))
 			w.deadLetter(ctx, r, pl.Name, classDecode, err.Error())
 			return
 		}
 		value = v
 	}
+	endChild(sp, "")
 	topic, partition, offset := w.sourceOf(r)
 	tr := transform.Record{
 		Topic:     topic,
@@ -204,7 +219,13 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 			}
 		}
 	}
+	sp = r.trace.child(spanTransform)
 	res, err, ok := w.apply(ctx, pl, ap, &tr, r)
+	if err != nil {
+		endChild(sp, string(classTransform))
+	} else {
+		endChild(sp, "")
+	}
 	if !ok {
 		return
 	}
@@ -219,8 +240,12 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
 			w.stats.skipped.Add(1)
 			w.metrics.recordSkipped(pl.Name, transform.ReasonNoVariables)
+			r.trace.ended(traceSkipped, transform.ReasonNoVariables)
 			w.done(r)
 			return
+		}
+		if r.trace != nil {
+			r.trace.span.SetAttributes(attrIdentifiers.Int(len(res.Identifiers)))
 		}
 		t := w.tenants[pl.Tenant]
 		r.outstanding.Store(int32(len(res.Identifiers)))
@@ -232,10 +257,12 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 	case transform.Filtered:
 		w.stats.filtered.Add(1)
 		w.metrics.recordFiltered(pl.Name)
+		r.trace.ended(traceFiltered, "")
 		w.done(r)
 	default:
 		w.stats.skipped.Add(1)
 		w.metrics.recordSkipped(pl.Name, res.Reason)
+		r.trace.ended(traceSkipped, res.Reason)
 		w.done(r)
 	}
 }
@@ -289,6 +316,7 @@ func (w *worker) apply(ctx context.Context, pl *Pipeline, ap applier, tr *transf
 		default:
 			w.stats.skipped.Add(1)
 			w.metrics.recordSkipped(pl.Name, ReasonLookupMiss)
+			r.trace.ended(traceSkipped, ReasonLookupMiss)
 			w.done(r)
 		}
 		return res, nil, false

@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -212,6 +213,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	flush, err := startTracing(ctx, cfg, &opts, log)
+	if err != nil {
+		return err
+	}
+	defer flush() // after Run returned, before the logger's Sync
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts.Metrics = connector.NewMetrics(reg)
@@ -243,6 +249,24 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startTracing sets opts.TracerProvider when cfg enables tracing, and returns what exports
+// the spans still buffered: the caller defers it once Run returned.
+func startTracing(ctx context.Context, cfg *config.Config, opts *connector.Options, log *zap.Logger) (flush func(), err error) {
+	tp, err := app.TracerProvider(ctx, &cfg.Tracing, versionString())
+	if err != nil || tp == nil {
+		return func() {}, err
+	}
+	opts.TracerProvider = tp
+	log.Info("tracing", zap.String("endpoint", cfg.Tracing.Endpoint), zap.Float64("sampleRatio", cfg.Tracing.SampleRatio))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("exporting the last spans failed", zap.Error(err))
+		}
+	}, nil
 }
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -628,3 +628,34 @@ budget:
 		t.Errorf("stderr (-want +got):\n%s", diff)
 	}
 }
+
+// TestRunTracingWired: with tracing enabled run builds the exporter, logs where spans go and
+// flushes on its way out (here after failing to reach Kafka), never printing a header value.
+func TestRunTracingWired(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AC_TEST_TOKEN", secret)
+	t.Setenv("AC_OTEL_KEY", "otel-k3y-value")
+	src := strings.Replace(base, "127.0.0.1:9092", addr, 1) + "metrics:\n  listen: \"\"\nlogging:\n  level: debug\n" +
+		"tracing:\n  enabled: true\n  endpoint: http://127.0.0.1:1\n  insecure: true\n  headers:\n    x-api-key: ${AC_OTEL_KEY}\n"
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCmd(t, "run", "--config", path)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (no broker)", code)
+	}
+	if !strings.Contains(stderr, `"msg":"tracing","endpoint":"http://127.0.0.1:1"`) {
+		t.Errorf("stderr has no line saying where spans go:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "otel-k3y-value") || strings.Contains(stderr, secret) {
+		t.Errorf("logs contain a header value or the token:\n%s", stderr)
+	}
+}

@@ -74,6 +74,11 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	opts.ReplayFrom, opts.DeadLetterTopic, opts.Group = *from, *failed, *group
 	opts.ReplayFilter = filter.match
+	flush, err := startTracing(ctx, cfg, &opts, log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	c, err := connector.New(opts)
 	if err != nil {
 		return err

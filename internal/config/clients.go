@@ -203,6 +203,19 @@ func (t *TenantConfig) HTTPTLSConfig() (*tls.Config, error) {
 
 // build loads the files of t. On failure key names the key whose file is at fault. Errors name
 // files, never their content.
+// ClientTLSConfig is the trace exporter's TLS configuration (tracing.tls), nil when no key
+// of it is set (the system roots).
+func (t *TracingConfig) ClientTLSConfig() (*tls.Config, error) {
+	if !t.TLS.isSet() {
+		return nil, nil
+	}
+	tc, key, err := t.TLS.build(readSmallFile)
+	if err != nil {
+		return nil, fmt.Errorf("tracing.tls.%s: %w", key, err)
+	}
+	return tc, nil
+}
+
 func (t *TLSConfig) build(read func(string) ([]byte, error)) (tc *tls.Config, key string, err error) {
 	tc = &tls.Config{
 		MinVersion:         tls.VersionTLS12,

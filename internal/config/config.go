@@ -41,6 +41,7 @@ type Config struct {
 	Budget     BudgetConfig     `yaml:"budget"`
 	Logging    LoggingConfig    `yaml:"logging"`
 	Metrics    MetricsConfig    `yaml:"metrics"`
+	Tracing    TracingConfig    `yaml:"tracing"`
 
 	file  string         // the name errors are reported against
 	lines map[string]int // key path -> line, recorded while walking the YAML tree
@@ -438,6 +439,33 @@ type MetricsConfig struct {
 	Listen string `yaml:"listen"`
 }
 
+// TracingConfig is OpenTelemetry tracing of each record's journey (README "Tracing"),
+// exported over OTLP/HTTP. Off unless Enabled. The SDK's own OTEL_EXPORTER_OTLP_* and
+// OTEL_BSP_* environment variables apply to what is not set here.
+type TracingConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is the collector's OTLP/HTTP base URL (http://otel-collector:4318): spans go to
+	// its path + /v1/traces. Empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_ENDPOINT, else https://localhost:4318.
+	Endpoint string `yaml:"endpoint"`
+	// Insecure allows an http:// endpoint (spans and headers in clear): an explicit opt-in.
+	// With no endpoint it makes the SDK's endpoint plain HTTP.
+	Insecure bool `yaml:"insecure"`
+	// TLS is an https:// endpoint's TLS configuration (its CA, a client certificate).
+	TLS TLSConfig `yaml:"tls"`
+	// Headers are sent with every export (a collector's or vendor's API key): values may be
+	// ${ENV} secrets and are never printed.
+	Headers map[string]Secret `yaml:"headers,omitempty"`
+	// SampleRatio is the share of records traced when the record carries no sampled
+	// traceparent (parent-based: a record's own sampling decision is kept). 0 to 1.
+	SampleRatio float64 `yaml:"sampleRatio"`
+	// ServiceName is the service.name resource attribute.
+	ServiceName string `yaml:"serviceName"`
+}
+
+// DefaultServiceName is tracing.serviceName's default.
+const DefaultServiceName = "augment-connector"
+
 // defaultConfig is what a key left out means. Defaults are set before decoding, so an explicit
 // zero (concurrency: 0) is seen by validation instead of being replaced.
 func defaultConfig() *Config {
@@ -474,6 +502,7 @@ func defaultConfig() *Config {
 		},
 		Logging: LoggingConfig{Level: "info", Format: "json"},
 		Metrics: MetricsConfig{Listen: ":9090"},
+		Tracing: TracingConfig{SampleRatio: 1, ServiceName: DefaultServiceName},
 	}
 }
 

@@ -133,6 +133,7 @@ func baseWant() *Config {
 		},
 		Logging: LoggingConfig{Level: "info", Format: "json"},
 		Metrics: MetricsConfig{Listen: ":9090"},
+		Tracing: TracingConfig{SampleRatio: 1, ServiceName: "augment-connector"},
 	}
 }
 
@@ -604,6 +605,8 @@ func TestExampleLoads(t *testing.T) {
 	want := baseWant()
 	want.Tenants["main"].Token = "example-token"
 	want.Pipelines[0].Filter = `op != "r"`
+	want.Tracing.Endpoint = "http://otel-collector:4318"
+	want.Tracing.Insecure = true
 	want.Pipelines[0].Variables = []VariableConfig{{
 		Name:        "_customerTier",
 		Value:       "after.tier",

@@ -323,6 +323,16 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+	case t.Kind() == reflect.Float64:
+		if !l.scalar(n, path) {
+			return
+		}
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil {
+			l.addAt(n.Line, path, "must be a number, got %s", l.show(path, n.Value))
+			return
+		}
+		v.SetFloat(f)
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
 		l.decodeStrings(n, v, path)
 	case t.Kind() == reflect.Slice:

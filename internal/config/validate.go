@@ -50,6 +50,7 @@ func (l *loader) validate(c *Config) {
 	default:
 		l.add("logging.format", "must be json or console, got %s", l.show("logging.format", c.Logging.Format))
 	}
+	l.validateTracing(&c.Tracing)
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			l.add("metrics.listen", `must be host:port like ":9090", got %s`, l.show("metrics.listen", c.Metrics.Listen))
@@ -737,5 +738,49 @@ func (l *loader) validateBudget(c *Config) {
 		if t := c.Tenants[name]; t.RequestTimeout > lc.MaxRequestTimeout {
 			l.add(lp+"maxRequestTimeout", "must be at least every tenant's requestTimeout: tenants.%s.requestTimeout is %v, above %v", name, t.RequestTimeout, lc.MaxRequestTimeout)
 		}
+	}
+}
+
+// headerNameRE is an HTTP header name (RFC 9110's token).
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func (l *loader) validateTracing(tc *TracingConfig) {
+	const p = "tracing"
+	https := false
+	if tc.Endpoint != "" {
+		u, err := url.Parse(tc.Endpoint)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			l.add(p+".endpoint", "must be an http:// or https:// URL like http://otel-collector:4318, got %s", l.show(p+".endpoint", tc.Endpoint))
+		case u.User != nil:
+			l.add(p+".endpoint", "must not contain credentials; use tracing.headers")
+		case u.RawQuery != "" || u.Fragment != "":
+			l.add(p+".endpoint", "must not have a query or fragment")
+		case u.Scheme == "http" && !tc.Insecure:
+			l.add(p+".endpoint", "is http://: spans and headers would travel in clear; use https:// or set tracing.insecure: true")
+		case u.Scheme == "https":
+			https = true
+			if tc.Insecure {
+				l.add(p+".insecure", "is true but tracing.endpoint is https://; insecure allows an http:// endpoint only")
+			}
+		}
+	}
+	if tc.TLS.isSet() {
+		if tc.Endpoint != "" && !https {
+			l.add(p+".tls", "applies to an https:// endpoint only")
+		} else {
+			l.checkTLS(p+".tls", &tc.TLS)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(tc.Headers)) {
+		if !headerNameRE.MatchString(name) {
+			l.add(joinPath(p+".headers", name), "is not a valid HTTP header name")
+		}
+	}
+	if !(tc.SampleRatio >= 0 && tc.SampleRatio <= 1) {
+		l.add(p+".sampleRatio", "must be between 0 and 1, got %v", tc.SampleRatio)
+	}
+	if strings.TrimSpace(tc.ServiceName) == "" {
+		l.add(p+".serviceName", "must not be empty")
 	}
 }

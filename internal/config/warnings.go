@@ -95,5 +95,13 @@ func (c *Config) Warnings() []Warning {
 	if c.Budget.Coordination == CoordinationKafka && c.Budget.Ledger.AllowUnsafeTopic {
 		add("budget.ledger.allowUnsafeTopic", "a budget ledger topic that may lose an acknowledged record is accepted (fewer than 3 replicas, min.insync.replicas below 2 or unclean leader election): a lost grant or report can let the tenants exceed their requestsPerMinute; for one-node test clusters only")
 	}
+	if tc := &c.Tracing; tc.Enabled {
+		if tc.Insecure && len(tc.Headers) > 0 {
+			add("tracing.insecure", "spans are exported over plain HTTP: the tracing.headers are sent unencrypted")
+		}
+		if tc.TLS.InsecureSkipVerify {
+			add("tracing.tls.insecureSkipVerify", "the trace collector's certificate is not verified; anyone on the path can impersonate it and read the headers")
+		}
+	}
 	return ws
 }
