@@ -173,33 +173,22 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 			zap.Error(err), zap.Duration("backoff", wait))
 	}
 	sp := r.trace.child(spanDecode)
-	var key any = string(r.kr.Key)
+	var key, value any = string(r.kr.Key), nil
+	var err error
 	if pl.decodeKey != nil {
-		k, err := pl.decodeKey.DecodeNotify(ctx, r.kr.Key, notify)
-		if err != nil {
-			if ctx.Err() != nil {
-				endChild(sp, "")
-				return // abandoned: shutdown or revoke
-			}
-			endChild(sp, string(classDecode))
-			w.deadLetter(ctx, r, pl.Name, classDecode, err.Error())
-			return
-		}
-		key = k
+		key, err = pl.decodeKey.DecodeNotify(ctx, r.kr.Key, notify)
 	}
-	var value any
-	if len(r.kr.Value) > 0 {
-		v, err := pl.decode.DecodeNotify(ctx, r.kr.Value, notify)
-		if err != nil {
-			if ctx.Err() != nil {
-				endChild(sp, "")
-				return // abandoned: shutdown or revoke
-			}
-			endChild(sp, string(classDecode))
-			w.deadLetter(ctx, r, pl.Name, classDecode, err.Error())
-			return
+	if err == nil && len(r.kr.Value) > 0 {
+		value, err = pl.decode.DecodeNotify(ctx, r.kr.Value, notify)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			endChild(sp, "")
+			return // abandoned: shutdown or revoke
 		}
-		value = v
+		endChild(sp, string(classDecode))
+		w.deadLetter(ctx, r, pl.Name, classDecode, err.Error())
+		return
 	}
 	endChild(sp, "")
 	topic, partition, offset := w.sourceOf(r)
