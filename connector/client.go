@@ -125,8 +125,16 @@ type TenantOptions struct {
 	RequestTimeout    time.Duration // per attempt; default 10s
 	TLS               *tls.Config   // nil for the system roots
 	DataForm          bool          // send {"data":[{"variables":[...]}]} instead of {"variables":[...]}
-	NotFoundWindow    time.Duration // how long 404s are retried before dead-lettering; default 30s
-	MaxRetryElapsed   time.Duration // 0: transient errors are retried forever
+	// NotFoundGrace is how long after its data's time a record may still meet a 404 because its
+	// interaction has not appeared yet (a CRM change ahead of the call's registration): a
+	// younger record's 404 is retried a few times on a growing schedule within the grace, at
+	// the lowest priority; an older one's is final at once. Default 30s.
+	NotFoundGrace time.Duration
+	// OnGone is what becomes of a later record for an identifier whose 404 was final (it is
+	// remembered for goneMemory): OnGoneDeadLetter (the default; class not_found) or
+	// OnGoneSkip (reason gone). Either way no request is made.
+	OnGone          string
+	MaxRetryElapsed time.Duration // 0: transient errors are retried forever
 	// BlockedProbeInterval is how often the tenant sends one probe while it is blocked (its
 	// answers were 401, 403 or a redirect); default 15s.
 	BlockedProbeInterval time.Duration
@@ -145,8 +153,11 @@ func (o *TenantOptions) defaults() {
 	if o.BlockedProbeInterval <= 0 {
 		o.BlockedProbeInterval = blockedProbeInterval
 	}
-	if o.NotFoundWindow <= 0 {
-		o.NotFoundWindow = 30 * time.Second
+	if o.NotFoundGrace <= 0 {
+		o.NotFoundGrace = 30 * time.Second
+	}
+	if o.OnGone == "" {
+		o.OnGone = OnGoneDeadLetter
 	}
 }
 

@@ -53,10 +53,34 @@ type Pipeline struct {
 	// augment.value.omitted: privacy, unless Options.DeadLetterPrivateValues is set; a replay
 	// re-reads the record from its source.
 	Private bool
+	// MaxRecordAge, when positive, is how old a record's data may be (its age: now minus the
+	// record's time, see transform.Result.DataTime, else its Kafka timestamp) when it is handed
+	// to its tenant and again when its request is built: an older one is not sent, and is
+	// handled as OnStale says. A coalesced request carries only what is still fresh.
+	MaxRecordAge time.Duration
+	// OnStale is OnStaleSkip (the default: skipped, reason stale) or OnStaleDeadLetter (class
+	// stale, which replay leaves out unless asked).
+	OnStale string
 
 	decode    *schemas.RetryingDecoder // Decoder, retrying what IsTransientDecodeError accepts
 	decodeKey *schemas.RetryingDecoder // KeyDecoder likewise; nil when KeyDecoder is
 }
+
+// What Pipeline.OnStale and TenantOptions.OnGone may be.
+const (
+	OnStaleSkip       = "skip"
+	OnStaleDeadLetter = "deadLetter"
+	OnGoneDeadLetter  = "deadLetter"
+	OnGoneSkip        = "skip"
+)
+
+// Skip reasons of records that were not sent because their call is over (README, "Dead
+// letters"): stale (older than MaxRecordAge), gone (their identifier answered 404 before, under
+// OnGoneSkip). transform.ReasonInactive is the third: requireActive found no active call.
+const (
+	ReasonStale = "stale"
+	ReasonGone  = "gone"
+)
 
 // Options configure a Connector. Zero values take the documented defaults.
 type Options struct {

@@ -33,10 +33,15 @@ const (
 	// classForbidden: a 403 that persisted for one interaction while others were written (the
 	// sender).
 	classForbidden deadLetterClass = "forbidden"
-	// classNotFound: 404s for longer than the not-found window (the sender).
+	// classNotFound: a 404 that is final (the record is older than the not-found grace, or its
+	// retries within the grace ran out), or a later record for an identifier found gone (the
+	// sender, the worker).
 	classNotFound deadLetterClass = "not_found"
 	// classRetriesExhausted: transient failures for longer than maxRetryElapsed (the sender).
 	classRetriesExhausted deadLetterClass = "retries_exhausted"
+	// classStale: the record's data was older than its pipeline's maxRecordAge under onStale
+	// deadLetter (the worker, or the coalescer when a request is built).
+	classStale deadLetterClass = "stale"
 )
 
 // ClassLookupMiss is the dead-letter class of a record whose lookup missed.

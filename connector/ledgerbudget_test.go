@@ -22,7 +22,7 @@ import (
 // startLedgerTenant runs a tenant whose budget is f's (coordination kafka) against srv.
 func startLedgerTenant(t *testing.T, srv string, f *fakeMember, mut func(*TenantOptions)) (*tenant, func()) {
 	t.Helper()
-	o := TenantOptions{BaseURL: srv, TenantID: "t1", Token: "tok", RequestsPerMinute: 100, Concurrency: 4, NotFoundWindow: 300 * time.Millisecond}
+	o := TenantOptions{BaseURL: srv, TenantID: "t1", Token: "tok", RequestsPerMinute: 100, Concurrency: 4, NotFoundGrace: 300 * time.Millisecond}
 	if mut != nil {
 		mut(&o)
 	}

@@ -68,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // allClasses are the dead-letter classes, for initLabels.
 var allClasses = []deadLetterClass{classDecode, classTransform, classLookupMiss, classReplay, classAPIRejected,
-	classForbidden, classNotFound, classRetriesExhausted}
+	classForbidden, classNotFound, classRetriesExhausted, classStale}
 
 // initLabels creates every series of the counters whose labels are known up front (each
 // pipeline with each skip reason and dead-letter class, each tenant with each status class) at
@@ -82,7 +82,7 @@ func (m *Metrics) initLabels(pipelines []Pipeline, tenants map[string]TenantOpti
 		m.consumed.WithLabelValues(p.Name)
 		m.filtered.WithLabelValues(p.Name)
 		for _, r := range []string{transform.ReasonDelete, transform.ReasonTombstone, transform.ReasonNoIdentifier,
-			transform.ReasonNoVariables, ReasonLookupMiss} {
+			transform.ReasonNoVariables, ReasonLookupMiss, ReasonStale, ReasonGone, transform.ReasonInactive} {
 			m.skipped.WithLabelValues(p.Name, r)
 		}
 		for _, c := range allClasses {

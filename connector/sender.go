@@ -253,7 +253,7 @@ func (t *tenant) sleepUnlessLeaving(ctx context.Context, d time.Duration) bool {
 // observe applies what an answer tells the tenant (its token is accepted, the budget is
 // throttled, the identifier was refused) and returns decide's input.
 func (t *tenant) observe(req *request, res attemptResult, first404 *time.Time) decideInput {
-	in := decideInput{res: res, notFoundWindow: t.opts.NotFoundWindow, probeInterval: t.probeInterval}
+	in := decideInput{res: res, notFoundWindow: t.opts.NotFoundGrace, probeInterval: t.probeInterval}
 	switch res.outcome {
 	case outcomeDone:
 		if res.unconfirmed {

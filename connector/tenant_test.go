@@ -145,7 +145,7 @@ func (a *testAPI) requests() []received {
 
 func startTenant(t *testing.T, srv *httptest.Server, sink recordSink, mut func(*TenantOptions)) (*tenant, func()) {
 	t.Helper()
-	o := TenantOptions{BaseURL: srv.URL, TenantID: "t1", Token: "tok", RequestsPerMinute: 10_000, Concurrency: 4, NotFoundWindow: 300 * time.Millisecond}
+	o := TenantOptions{BaseURL: srv.URL, TenantID: "t1", Token: "tok", RequestsPerMinute: 10_000, Concurrency: 4, NotFoundGrace: 300 * time.Millisecond}
 	if mut != nil {
 		mut(&o)
 	}
@@ -283,7 +283,7 @@ func TestTenantOutcomes(t *testing.T) {
 			tn, stop := startTenant(t, srv, sink, func(o *TenantOptions) {
 				o.BlockedProbeInterval = 300 * time.Millisecond
 				if tc.notFoundWindow > 0 {
-					o.NotFoundWindow = tc.notFoundWindow
+					o.NotFoundGrace = tc.notFoundWindow
 				}
 			})
 			defer stop()

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
@@ -63,6 +64,8 @@ const (
 	ReasonTombstone    = "tombstone"
 	ReasonNoIdentifier = "no identifier"
 	ReasonNoVariables  = "no variables"
+	// ReasonInactive: requireActive found none of the record's identifiers active.
+	ReasonInactive = "inactive"
 )
 
 // Result is what Apply made of one record. For Write, Identifiers holds at least one identifier
@@ -79,6 +82,14 @@ type Result struct {
 	// pipeline's onLookupMiss policy. lookupAll finding nothing is not a miss: a customer on
 	// no call is the usual case.
 	LookupMiss string
+	// DataTime is when the record's data changed, from the pipeline's recordTime expression
+	// (Debezium's source.ts_ms, say); zero when it has none, and the connector then uses the
+	// record's Kafka timestamp. The record's age, which the connector's stale and not-found
+	// policies read, is counted from it.
+	DataTime time.Time
+	// Inactive counts the identifiers requireActive left out of Identifiers (their call is not
+	// active). Which ones is not said: an identifier may be private.
+	Inactive int
 }
 
 // Pipeline is a compiled Spec. It is immutable; Apply is safe for concurrent use. A worker that
