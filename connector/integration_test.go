@@ -266,7 +266,7 @@ func TestIntegrationDeadLetters(t *testing.T) {
 	opts := baseOptions(t, k, group, e, callPipeline(t, "calls", topic))
 	opts.DeadLetterTopic = dlq
 	to := opts.Tenants[simTenant]
-	to.NotFoundWindow = 300 * time.Millisecond
+	to.NotFoundGrace = 300 * time.Millisecond
 	opts.Tenants[simTenant] = to
 	r := startConnector(t, opts)
 	k.waitCommitted(group, topic, 30*time.Second, r)
