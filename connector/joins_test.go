@@ -352,7 +352,7 @@ func TestIntegrationJoinFanOutOneTargetFails(t *testing.T) {
 	opts := j.options(t, set, transform.LookupMissSkip, 0)
 	opts.Pipelines = opts.Pipelines[1:]
 	to := opts.Tenants[simTenant]
-	to.NotFoundWindow = time.Minute
+	to.NotFoundGrace = time.Minute
 	opts.Tenants[simTenant] = to
 	r := startConnector(t, opts)
 	waitReady(t, r)
@@ -426,7 +426,7 @@ func TestIntegrationJoinFanOutTargetGone(t *testing.T) {
 	opts.Pipelines = opts.Pipelines[1:] // only the crm pipeline
 	opts.DeadLetterTopic = dlq
 	to := opts.Tenants[simTenant]
-	to.NotFoundWindow = 500 * time.Millisecond
+	to.NotFoundGrace = 500 * time.Millisecond
 	opts.Tenants[simTenant] = to
 	r := startConnector(t, opts)
 	waitReady(t, r)

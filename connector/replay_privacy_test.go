@@ -58,7 +58,7 @@ func TestIntegrationReplayPrivateDeadLetters(t *testing.T) {
 	opts := baseOptions(t, k, group, e, pipelines()...)
 	opts.DeadLetterTopic = dlq
 	to := opts.Tenants[simTenant]
-	to.NotFoundWindow = 200 * time.Millisecond
+	to.NotFoundGrace = 200 * time.Millisecond
 	opts.Tenants[simTenant] = to
 	r := startConnector(t, opts)
 	for _, topic := range []string{kept, gone, tombs} {

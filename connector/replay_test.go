@@ -53,7 +53,7 @@ func TestIntegrationReplay(t *testing.T) {
 	opts := baseOptions(t, k, group, e, callPipeline(t, "calls", topic))
 	opts.DeadLetterTopic = dlq
 	to := opts.Tenants[simTenant]
-	to.NotFoundWindow = 200 * time.Millisecond
+	to.NotFoundGrace = 200 * time.Millisecond
 	opts.Tenants[simTenant] = to
 	r := startConnector(t, opts)
 	k.waitCommitted(group, topic, 30*time.Second, r)
