@@ -33,10 +33,24 @@ type coalescer struct {
 	// a lingering identifier at the top (a brand-new interaction goes first) cannot hold back
 	// the others that are ready.
 	lingering []*ident
-	written   *recentSet // identifiers written before, so new interactions go first
+	// deferred holds the identifiers whose request was answered 404 and waits for its next
+	// attempt (ident.retryAt); they move to the ready heap, at its lowest priority, when it
+	// comes. Unordered: it is short (one entry per interaction not yet registered).
+	deferred []*ident
+	written  *recentSet // identifiers written before, so new interactions go first
+	gone     *goneSet   // identifiers whose 404 was final: their older contributions are dropped
 }
 
-func newCoalescer(linger time.Duration, maxVars int, dataForm bool, uncharge func(*rec, int64), noteFresh func(time.Time)) *coalescer {
+// dropped is a contribution take left out of a request because its call is over: its data
+// is older than its pipeline's maxRecordAge (stale), or older than the moment its identifier
+// was found gone (goneAt set). The tenant completes it as its policy says.
+type dropped struct {
+	c      *contribution
+	age    time.Duration // of its data, when take dropped it
+	goneAt time.Time     // zero: stale
+}
+
+func newCoalescer(linger time.Duration, maxVars int, dataForm bool, gone *goneSet, uncharge func(*rec, int64), noteFresh func(time.Time)) *coalescer {
 	return &coalescer{
 		linger:    linger,
 		maxVars:   maxVars,
@@ -45,12 +59,16 @@ func newCoalescer(linger time.Duration, maxVars int, dataForm bool, uncharge fun
 		noteFresh: noteFresh,
 		idents:    make(map[string]*ident),
 		written:   newRecentSet(100_000),
+		gone:      gone,
 	}
 }
 
 // add queues a record's contribution to identifier id. It reports whether the identifier
 // became ready or lingering, when the dispatcher should be woken.
 func (q *coalescer) add(id string, c *contribution, now time.Time) bool {
+	if c.dataAt.IsZero() {
+		c.dataAt = now // no data time: as fresh as it can be (see dataTime)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	it := q.idents[id]
@@ -63,7 +81,7 @@ func (q *coalescer) add(id string, c *contribution, now time.Time) bool {
 	}
 	q.supersedeLocked(it, c)
 	it.pending = append(it.pending, c)
-	wasReady := it.heapIdx >= 0 || it.lingers
+	wasReady := it.heapIdx >= 0 || it.lingers || it.deferred
 	if it.inflight == nil && !wasReady {
 		q.enqueueLocked(it, now)
 	}
@@ -146,12 +164,24 @@ type ident struct {
 	// a 403 that persists for it while others are written dead-letters it (see decide).
 	refused      int
 	firstRefused time.Time
+	// notFound counts the 404s answered to this identifier's requests since it was last
+	// written or dead-lettered. While it is not 0 the identifier is retried at the lowest
+	// priority, after every brand-new interaction and every update to one that answered 200,
+	// and not before retryAt (see notFoundRetry); deferred says it waits in the deferred list.
+	notFound int
+	retryAt  time.Time
+	deferred bool
 }
 
 // enqueueLocked queues an identifier that has pending contributions and nothing in flight:
 // in the ready heap, or with a linger, in the lingering queue until its oldest contribution
 // has waited that long. The caller holds q.mu.
 func (q *coalescer) enqueueLocked(it *ident, now time.Time) {
+	if it.retryAt.After(now) {
+		it.deferred = true
+		q.deferred = append(q.deferred, it)
+		return
+	}
 	if q.linger > 0 && now.Sub(it.pending[0].at) < q.linger {
 		it.lingers = true
 		q.lingering = append(q.lingering, it)
@@ -160,11 +190,52 @@ func (q *coalescer) enqueueLocked(it *ident, now time.Time) {
 	heap.Push(&q.ready, it)
 }
 
-// promoteLocked moves the identifiers whose linger has passed from the lingering queue to the
-// ready heap, and returns how long until the next one's does (0: none lingers). The queue is
-// in arrival order and the linger is the same for all, so it stops at the first still
-// lingering. The caller holds q.mu.
+// promoteLocked moves the identifiers whose linger or 404 retry wait has passed to the ready
+// heap, and returns how long until the next one's does (0: none waits).
+// The caller holds q.mu.
 func (q *coalescer) promoteLocked(now time.Time) time.Duration {
+	wait := q.promoteDeferredLocked(now)
+	if w := q.promoteLingeringLocked(now); w > 0 && (wait == 0 || w < wait) {
+		wait = w
+	}
+	return wait
+}
+
+// promoteDeferredLocked moves the 404 retries whose time came to the ready heap, and returns
+// how long until the next one's does (0: none waits). The caller holds q.mu.
+func (q *coalescer) promoteDeferredLocked(now time.Time) time.Duration {
+	var wait time.Duration
+	keep := q.deferred[:0]
+	for _, it := range q.deferred {
+		if !it.deferred {
+			continue // dropped by a revoke
+		}
+		if w := it.retryAt.Sub(now); w > 0 {
+			keep = append(keep, it)
+			if wait == 0 || w < wait {
+				wait = w
+			}
+			continue
+		}
+		it.deferred = false
+		if len(it.pending) == 0 {
+			if it.inflight == nil {
+				delete(q.idents, it.id)
+			}
+			continue
+		}
+		heap.Push(&q.ready, it)
+	}
+	clear(q.deferred[len(keep):])
+	q.deferred = keep
+	return wait
+}
+
+// promoteLingeringLocked moves the identifiers whose linger has passed from the lingering
+// queue to the ready heap, and returns how long until the next one's does (0: none lingers).
+// The queue is in arrival order and the linger is the same for all, so it stops at the first
+// still lingering. The caller holds q.mu.
+func (q *coalescer) promoteLingeringLocked(now time.Time) time.Duration {
 	for len(q.lingering) > 0 {
 		it := q.lingering[0]
 		if it.lingers && len(it.pending) > 0 {
@@ -212,7 +283,7 @@ func (q *coalescer) readyCount(now time.Time) (n int, wait time.Duration) {
 func (q *coalescer) nextIsFresh() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.ready.Len() > 0 && q.ready[0].fresh
+	return q.ready.Len() > 0 && q.ready[0].fresh && q.ready[0].notFound == 0
 }
 
 // probeCandidateLocked returns the heap index of the identifier a probe should carry: the one
@@ -235,7 +306,11 @@ func (q *coalescer) probeCandidateLocked() int {
 // maxVars variables: the last value of each name wins, in first-seen order. The request is
 // the identifier's one in flight until finish. superseded counts the variable values the
 // fold (and the supersedes on arrival) left out. It returns nil when no identifier is ready.
-func (q *coalescer) take(probe bool) (req *request, superseded int) {
+//
+// Before folding, it leaves out the contributions whose call is over (dropStaleLocked): a
+// request carries only what is fresh. Those are returned in drops, for the caller to complete
+// (skip or dead-letter) once it released its locks; drops may be non-empty when req is nil.
+func (q *coalescer) take(probe bool, now time.Time) (req *request, superseded int, drops []dropped) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.ready.Len() > 0 {
@@ -247,13 +322,16 @@ func (q *coalescer) take(probe bool) (req *request, superseded int) {
 		}
 		// Contributions of a partition revoked since they were queued are never sent.
 		it.pending = dropRevoked(it.pending)
+		if it.inflight == nil {
+			it.pending, drops = q.dropStaleLocked(it, now, drops)
+		}
 		if len(it.pending) == 0 || it.inflight != nil {
 			if len(it.pending) == 0 && it.inflight == nil {
 				delete(q.idents, it.id)
 			}
 			continue
 		}
-		req := &request{id: it, fresh: it.fresh, probe: probe, parts: make(map[*partition]struct{}), done: make(chan struct{})}
+		req := &request{id: it, fresh: it.fresh && it.notFound == 0, probe: probe, parts: make(map[*partition]struct{}), done: make(chan struct{})}
 		index := make(map[string]int, 8)
 		for _, c := range it.pending {
 			rest := c.vars[c.sent:]
@@ -283,6 +361,9 @@ func (q *coalescer) take(probe bool) (req *request, superseded int) {
 			}
 			req.carried = append(req.carried, carried{c: c, upto: upto})
 			req.parts[c.rec.part] = struct{}{}
+			if c.dataAt.After(req.dataAt) {
+				req.dataAt = c.dataAt
+			}
 			if upto < len(c.vars) {
 				break
 			}
@@ -293,9 +374,32 @@ func (q *coalescer) take(probe bool) (req *request, superseded int) {
 		}
 		req.body = api.AppendRequest(make([]byte, 0, 64+len(req.vars)*96), req.vars, q.dataForm)
 		it.inflight = req
-		return req, total - len(req.vars)
+		return req, total - len(req.vars), drops
 	}
-	return nil, 0
+	return nil, 0, drops
+}
+
+// dropStaleLocked removes from it's pending list, keeping order, the contributions not yet
+// partly sent whose data is older than their pipeline's maxRecordAge, or older than the
+// moment it was found gone, and appends them to drops. The caller holds q.mu.
+func (q *coalescer) dropStaleLocked(it *ident, now time.Time, drops []dropped) ([]*contribution, []dropped) {
+	out := it.pending[:0]
+	for _, c := range it.pending {
+		if c.sent == 0 {
+			age := now.Sub(c.dataAt)
+			if c.maxAge > 0 && age > c.maxAge {
+				drops = append(drops, dropped{c: c, age: age})
+				continue
+			}
+			if at, gone := q.gone.covers(it.id, c.dataAt, now); gone {
+				drops = append(drops, dropped{c: c, age: age, goneAt: at})
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	clear(it.pending[len(out):])
+	return out, drops
 }
 
 // noteRefused counts a refusal of one of it's requests, and reports how many there were since
@@ -335,6 +439,8 @@ func (q *coalescer) finish(req *request, carriedOK bool, now time.Time) (complet
 		q.written.add(it.id)
 		it.fresh = false
 		it.refused = 0
+		it.notFound = 0
+		it.retryAt = time.Time{}
 	}
 	it.pending = dropRevoked(it.pending)
 	if len(it.pending) > 0 {
@@ -343,6 +449,25 @@ func (q *coalescer) finish(req *request, carriedOK bool, now time.Time) (complet
 		delete(q.idents, it.id)
 	}
 	return completed
+}
+
+// deferNotFound ends req, the identifier's request in flight, after a 404 within the
+// not-found grace: its contributions stay pending and the identifier is tried again, at the
+// lowest priority, not before retryAt.
+func (q *coalescer) deferNotFound(req *request, retryAt, now time.Time) []*rec {
+	q.mu.Lock()
+	it := req.id
+	it.notFound++
+	it.retryAt = retryAt
+	q.mu.Unlock()
+	return q.finish(req, false, now)
+}
+
+// notFoundCount reports how many 404s it has had since it was last written or dead-lettered.
+func (q *coalescer) notFoundCount(it *ident) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return it.notFound
 }
 
 // dropRevoked removes the contributions of revoked partitions, keeping order.
@@ -385,7 +510,8 @@ func (q *coalescer) revoke(parts map[*partition]struct{}) []*request {
 			if it.heapIdx >= 0 {
 				heap.Remove(&q.ready, it.heapIdx)
 			}
-			it.lingers = false // promoteLocked skips it
+			it.lingers = false  // promoteLocked skips it
+			it.deferred = false // likewise
 			delete(q.idents, id)
 		case it.heapIdx >= 0:
 			heap.Fix(&q.ready, it.heapIdx) // its oldest contribution may have changed
@@ -402,11 +528,15 @@ func (q *coalescer) len() int {
 }
 
 // readyHeap orders ready identifiers: a brand-new interaction first (the IVR needs its first
-// variables within a second), then the one whose oldest pending contribution waited longest.
+// variables within a second), then the one whose oldest pending contribution waited longest,
+// and last of all the ones being retried after a 404 (a call not registered yet, or over).
 type readyHeap []*ident
 
 func (h readyHeap) Len() int { return len(h) }
 func (h readyHeap) Less(i, j int) bool {
+	if (h[i].notFound == 0) != (h[j].notFound == 0) {
+		return h[i].notFound == 0
+	}
 	if h[i].fresh != h[j].fresh {
 		return h[i].fresh
 	}

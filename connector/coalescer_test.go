@@ -12,7 +12,7 @@ import (
 // newTestCoalescer is a coalescer whose uncharges and fresh notes are counted.
 func newTestCoalescer(maxVars int) (q *coalescer, uncharged *int, fresh *int) {
 	uncharged, fresh = new(int), new(int)
-	q = newCoalescer(0, maxVars, false, func(*rec, int64) { *uncharged++ }, func(time.Time) { *fresh++ })
+	q = newCoalescer(0, maxVars, false, newGoneSet(), func(*rec, int64) { *uncharged++ }, func(time.Time) { *fresh++ })
 	return q, uncharged, fresh
 }
 
@@ -24,7 +24,7 @@ func drain(t *testing.T, q *coalescer) (reqs [][]api.Variable, completed int) {
 		if i > 100 {
 			t.Fatal("the coalescer keeps building requests")
 		}
-		req, _ := q.take(false)
+		req, _, _ := q.take(false, time.Time{})
 		if req == nil {
 			return reqs, completed
 		}
@@ -146,7 +146,7 @@ func TestCoalescerInFlight(t *testing.T) {
 	q, uncharged, _ := newTestCoalescer(50)
 	p := newPartition("t", 0)
 	q.add("int-1", contrib(p, 0, v("_a", "1")), time.Now())
-	first, _ := q.take(false)
+	first, _, _ := q.take(false, time.Time{})
 	if first == nil {
 		t.Fatal("no request for a ready identifier")
 	}
@@ -154,7 +154,7 @@ func TestCoalescerInFlight(t *testing.T) {
 	if *uncharged != 0 {
 		t.Fatalf("the contribution in flight was superseded")
 	}
-	if req, _ := q.take(false); req != nil {
+	if req, _, _ := q.take(false, time.Time{}); req != nil {
 		t.Fatalf("a second request for an identifier with one in flight: %v", req.vars)
 	}
 	if got := q.finish(first, false, time.Now()); len(got) != 0 {
@@ -175,7 +175,7 @@ func TestCoalescerRevoke(t *testing.T) {
 	q, _, _ := newTestCoalescer(50)
 	p0, p1 := newPartition("t", 0), newPartition("t", 1)
 	q.add("int-1", contrib(p0, 0, v("_a", "0")), time.Now())
-	onWire, _ := q.take(false)
+	onWire, _, _ := q.take(false, time.Time{})
 	q.add("int-1", contrib(p0, 1, v("_b", "0")), time.Now())
 	q.add("int-2", contrib(p0, 2, v("_a", "0")), time.Now())
 	q.add("int-2", contrib(p1, 0, v("_c", "1")), time.Now())
@@ -211,7 +211,7 @@ func TestCoalescerOrder(t *testing.T) {
 	}
 	var got []string
 	for {
-		req, _ := q.take(false)
+		req, _, _ := q.take(false, time.Time{})
 		if req == nil {
 			break
 		}

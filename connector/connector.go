@@ -619,6 +619,15 @@ func (c *Connector) drain(timeout time.Duration) bool {
 // uncharge implements recordSink.
 func (c *Connector) uncharge(r *rec, n int64) { c.flow.charge(r, -n) }
 
+// contributionSkipped implements recordSink. It counts per contribution: a record with
+// several identifiers counts once for each one left out.
+func (c *Connector) contributionSkipped(r *rec, pipeline, reason string) {
+	c.stats.skipped.Add(1)
+	c.metrics.recordSkipped(pipeline, reason)
+	r.trace.ended(traceSkipped, reason)
+	c.contributionDone(r)
+}
+
 // contributionDone implements recordSink.
 func (c *Connector) contributionDone(r *rec) {
 	if r.outstanding.Add(-1) == 0 {

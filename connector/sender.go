@@ -23,6 +23,7 @@ const (
 	actRetry                        // wait, then make another attempt
 	actBlock                        // block the tenant; the request's contributions go back to pending
 	actDeadLetter                   // dead-letter the records the request carried
+	actDefer                        // a 404 within the grace: back to pending, tried again after wait at the lowest priority
 )
 
 func (k actionKind) String() string {
@@ -33,6 +34,8 @@ func (k actionKind) String() string {
 		return "retry"
 	case actBlock:
 		return "block"
+	case actDefer:
+		return "defer"
 	default:
 		return "dead-letter"
 	}
@@ -41,7 +44,7 @@ func (k actionKind) String() string {
 // action is decide's answer.
 type action struct {
 	kind  actionKind
-	wait  time.Duration   // actRetry: how long to wait first (0: at once, the budget permitting)
+	wait  time.Duration   // actRetry, actDefer: how long to wait first (0: at once, the budget permitting)
 	class deadLetterClass // actDeadLetter
 	msg   string          // actDeadLetter: the dead letter's message
 }
@@ -50,11 +53,13 @@ type action struct {
 type decideInput struct {
 	res attemptResult
 	now time.Time
-	// 404s: when this request's first one came, whether the identifier's not-found window
-	// expired before (it is gone), and the window.
-	first404       time.Time
-	gone           bool
-	notFoundWindow time.Duration
+	// 404s: how old the request's newest data is, the not-found grace, how many 404s the
+	// identifier had before this one since it was last written, and when it was found gone
+	// after the request's data changed (zero: it was not).
+	age           time.Duration
+	grace         time.Duration
+	notFoundTries int
+	goneAt        time.Time
 	// Refusals (401, 403, 3xx): how many this identifier had since it was last written,
 	// this one included, and whether another identifier was written since the first.
 	refused       int
@@ -90,11 +95,19 @@ func decide(in decideInput) action {
 		}
 		return action{kind: actBlock}
 	case outcomeNotFound:
-		if in.gone || in.now.Sub(in.first404) >= in.notFoundWindow {
-			return action{kind: actDeadLetter, class: classNotFound,
-				msg: res.message + " (retried for " + in.now.Sub(in.first404).Round(time.Second).String() + ")"}
+		// Decided by the age of the record's data, not by a wall-clock window: a record
+		// younger than the grace may be ahead of its call's registration and is tried again
+		// a few times within it; an older one's 404 is final at once (README, "Dead letters").
+		if !in.goneAt.IsZero() {
+			return action{kind: actDeadLetter, class: classNotFound, msg: res.message + "; " + goneMessage(in.goneAt)}
 		}
-		return action{kind: actRetry, wait: nextOr(in.next, notFoundMaxWait)}
+		wait, ok := notFoundRetry(in.age, in.grace)
+		if !ok {
+			return action{kind: actDeadLetter, class: classNotFound,
+				msg: fmt.Sprintf("%s (%d attempts; the record's data was %s old, the not-found grace is %s)",
+					res.message, in.notFoundTries+1, in.age.Round(time.Second), in.grace)}
+		}
+		return action{kind: actDefer, wait: wait}
 	case outcomeThrottled:
 		if res.retryAfter > 0 {
 			return action{kind: actRetry} // the budget holds every attempt until Retry-After passed
@@ -127,7 +140,6 @@ func (t *tenant) send(ctx context.Context, req *request, first reservation) {
 		t.reloadToken()
 	}
 	bo := t.newBackoff()
-	var first404 time.Time
 	for n := 0; ; n++ {
 		if n > 0 && (req.stopRetry.Load() || t.isLeaving()) {
 			t.finish(req, false)
@@ -142,7 +154,7 @@ func (t *tenant) send(ctx context.Context, req *request, first reservation) {
 			t.finish(req, false) // abandoned: shutdown or revoke
 			return
 		}
-		in := t.observe(req, res, &first404)
+		in := t.observe(req, res)
 		in.next = bo.NextBackOff
 		act := decide(in)
 		switch act.kind {
@@ -151,9 +163,12 @@ func (t *tenant) send(ctx context.Context, req *request, first reservation) {
 			return
 		case actDeadLetter:
 			if act.class == classNotFound {
-				t.markGone(req.id.id, in.now)
+				t.gone.mark(req.id.id, in.now)
 			}
 			t.deadLetter(ctx, req, act.class, act.msg)
+			return
+		case actDefer:
+			t.deferNotFound(req, in.now.Add(act.wait))
 			return
 		case actBlock:
 			t.setBlocked(res)
@@ -252,8 +267,8 @@ func (t *tenant) sleepUnlessLeaving(ctx context.Context, d time.Duration) bool {
 
 // observe applies what an answer tells the tenant (its token is accepted, the budget is
 // throttled, the identifier was refused) and returns decide's input.
-func (t *tenant) observe(req *request, res attemptResult, first404 *time.Time) decideInput {
-	in := decideInput{res: res, notFoundWindow: t.opts.NotFoundGrace, probeInterval: t.probeInterval}
+func (t *tenant) observe(req *request, res attemptResult) decideInput {
+	in := decideInput{res: res, grace: t.opts.NotFoundGrace, probeInterval: t.probeInterval}
 	switch res.outcome {
 	case outcomeDone:
 		if res.unconfirmed {
@@ -271,11 +286,9 @@ func (t *tenant) observe(req *request, res attemptResult, first404 *time.Time) d
 	}
 	in.now = t.now()
 	if res.outcome == outcomeNotFound {
-		if first404.IsZero() {
-			*first404 = in.now
-		}
-		in.first404 = *first404
-		in.gone = t.isGone(req.id.id, in.now)
+		in.age = in.now.Sub(req.dataAt)
+		in.notFoundTries = t.co.notFoundCount(req.id)
+		in.goneAt, _ = t.gone.covers(req.id.id, req.dataAt, in.now)
 	}
 	return in
 }

@@ -28,6 +28,9 @@ type recordSink interface {
 	// deadLetter writes r to the dead-letter topic and returns once it is acknowledged. It
 	// returns an error only when ctx ends or no dead-letter topic is configured.
 	deadLetter(ctx context.Context, r *rec, pipeline string, class deadLetterClass, msg string) error
+	// contributionSkipped counts r's contribution as skipped for reason (it was not sent: its
+	// call is over) and completes it as contributionDone does.
+	contributionSkipped(r *rec, pipeline, reason string)
 }
 
 // contribution is what one record asks of one identifier: its variables, in pipeline order.
@@ -37,6 +40,11 @@ type contribution struct {
 	vars     []api.Variable
 	sent     int       // variables already carried, when a contribution is split across requests
 	at       time.Time // when it was queued (or the contribution it superseded was)
+	// dataAt is when the record's data changed (see dataTime): its age decides the stale and
+	// not-found policies. maxAge and onStale are its pipeline's MaxRecordAge and OnStale.
+	dataAt  time.Time
+	maxAge  time.Duration
+	onStale string
 	// riders are the records of earlier contributions this one superseded on arrival: they
 	// are done (or dead-lettered) with it. folded counts their variables, for the metric.
 	riders []*rec
@@ -56,8 +64,11 @@ func contributionCost(vars []api.Variable) int64 {
 
 // request is one write to the API: a folded prefix of an identifier's pending contributions.
 type request struct {
-	id      *ident
-	fresh   bool // for an interaction never written by us
+	id    *ident
+	fresh bool // for an interaction never written by us (and not being retried after a 404)
+	// dataAt is the newest dataAt of the contributions carried: the request's age, which the
+	// not-found policy reads, is counted from it.
+	dataAt  time.Time
 	probe   bool // the one request a blocked tenant sends per probe interval
 	carried []carried
 	vars    []api.Variable
@@ -109,7 +120,9 @@ type tenant struct {
 	nextProbe    time.Time // no probe before this
 	lastOK       time.Time // the last 2xx: a 403 that persists while others succeed is the interaction's
 	lastBlockLog time.Time
-	gone         map[string]time.Time // identifiers whose 404 window expired: 404s dead-letter at once
+	// gone remembers the identifiers whose 404 was final (it has its own lock): the worker
+	// and the coalescer leave out the records about them without a request.
+	gone *goneSet
 
 	wake chan struct{} // capacity 1
 	wg   sync.WaitGroup
@@ -119,9 +132,6 @@ type tenant struct {
 	leaving   chan struct{}
 	leaveOnce sync.Once
 }
-
-// goneMemory is how long an identifier whose 404 window expired stays known as gone.
-const goneMemory = 10 * time.Minute
 
 func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger, now func() time.Time, maxVars int, linger time.Duration) (*tenant, error) {
 	opts.defaults()
@@ -144,14 +154,14 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 		log:     log.With(zap.String("tenant", name)),
 		now:     now,
 		reqs:    make(map[*request]struct{}),
-		gone:    make(map[string]time.Time),
+		gone:    newGoneSet(),
 		wake:    make(chan struct{}, 1),
 		leaving: make(chan struct{}),
 
 		probeInterval: opts.BlockedProbeInterval,
 	}
 	// The budget may be replaced (by a ledger's) before the tenant runs: ask it then.
-	t.co = newCoalescer(linger, maxVars, opts.DataForm, sink.uncharge, func(at time.Time) { t.budget.NoteFresh(at) })
+	t.co = newCoalescer(linger, maxVars, opts.DataForm, t.gone, sink.uncharge, func(at time.Time) { t.budget.NoteFresh(at) })
 	return t, nil
 }
 
@@ -217,21 +227,31 @@ func (t *tenant) nextReady() (ready bool, wait time.Duration) {
 }
 
 // build takes the next request from the coalescer, when a concurrency slot is free and the
-// tenant is not blocked (or it is time for the blocked tenant's probe).
-func (t *tenant) build() *request {
+// tenant is not blocked (or it is time for the blocked tenant's probe). What the coalescer
+// left out because its call is over is completed (skipped or dead-lettered, under ctx) after
+// the tenant's lock is released.
+func (t *tenant) build(ctx context.Context) *request {
+	req, drops := t.buildLocked()
+	if len(drops) > 0 {
+		t.completeDropped(ctx, drops)
+	}
+	return req
+}
+
+func (t *tenant) buildLocked() (*request, []dropped) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.inflight >= t.opts.Concurrency {
-		return nil
+		return nil, nil
 	}
 	now := t.now()
 	probe := t.blocked
 	if probe && (t.probing || now.Before(t.nextProbe)) {
-		return nil
+		return nil, nil
 	}
-	req, superseded := t.co.take(probe)
+	req, superseded, drops := t.co.take(probe, now)
 	if req == nil {
-		return nil
+		return nil, drops
 	}
 	t.metrics.recordRequest(t.name, len(req.vars), superseded)
 	t.inflight++
@@ -240,12 +260,76 @@ func (t *tenant) build() *request {
 		t.probing = true
 		t.nextProbe = now.Add(t.probeInterval)
 	}
-	return req
+	return req, drops
+}
+
+// completeDropped completes the contributions take left out because their call is over: a
+// stale one as its pipeline's onStale says, one about an identifier found gone as the tenant's
+// onGone says. Skips complete at once; dead letters are written on a goroutine of the tenant's
+// (the dispatcher must not wait for Kafka), under ctx: if one fails (ctx ended) its record
+// stays pending and is never committed past.
+func (t *tenant) completeDropped(ctx context.Context, drops []dropped) {
+	type letter struct {
+		r        *rec
+		pipeline string
+		class    deadLetterClass
+		msg      string
+	}
+	var letters []letter
+	for _, d := range drops {
+		recs := append(slices.Clone(d.c.riders), d.c.rec)
+		slices.SortFunc(recs, func(a, b *rec) int { return cmp.Compare(a.kr.Offset, b.kr.Offset) })
+		stale := d.goneAt.IsZero()
+		switch {
+		case stale && d.c.onStale == OnStaleDeadLetter:
+			for _, r := range recs {
+				letters = append(letters, letter{r, d.c.pipeline, classStale, staleMessage(d.age, d.c.maxAge)})
+			}
+		case !stale && t.opts.OnGone == OnGoneDeadLetter:
+			for _, r := range recs {
+				letters = append(letters, letter{r, d.c.pipeline, classNotFound, goneMessage(d.goneAt)})
+			}
+		default:
+			reason := ReasonStale
+			if !stale {
+				reason = ReasonGone
+			}
+			for _, r := range recs {
+				t.sink.contributionSkipped(r, d.c.pipeline, reason)
+			}
+		}
+	}
+	if len(letters) == 0 {
+		return
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		for _, l := range letters {
+			if !l.r.part.isRevoked() {
+				if err := t.sink.deadLetter(ctx, l.r, l.pipeline, l.class, l.msg); err != nil {
+					return
+				}
+			}
+			t.sink.contributionDone(l.r)
+		}
+	}()
 }
 
 // finish ends a request. carriedOK says its contributions were carried (written or
 // dead-lettered); otherwise they stay pending, except those of revoked partitions.
 func (t *tenant) finish(req *request, carriedOK bool) {
+	t.end(req, func(now time.Time) []*rec { return t.co.finish(req, carriedOK, now) })
+}
+
+// deferNotFound ends a request answered 404 within the not-found grace: its contributions
+// stay pending, and its identifier waits until retryAt at the lowest priority.
+func (t *tenant) deferNotFound(req *request, retryAt time.Time) {
+	t.end(req, func(now time.Time) []*rec { return t.co.deferNotFound(req, retryAt, now) })
+}
+
+// end ends a request, with finish telling the coalescer how (it is called with t.mu held).
+func (t *tenant) end(req *request, finish func(now time.Time) []*rec) {
 	t.mu.Lock()
 	delete(t.reqs, req)
 	t.inflight--
@@ -255,7 +339,7 @@ func (t *tenant) finish(req *request, carriedOK bool) {
 			t.nextProbe = next
 		}
 	}
-	completed := t.co.finish(req, carriedOK, t.now())
+	completed := finish(t.now())
 	t.mu.Unlock()
 	now := t.now()
 	for _, r := range completed {
@@ -349,7 +433,7 @@ func (t *tenant) run(ctx, sendCtx context.Context) {
 			rsv.End(useUnused, t.now())
 			return
 		}
-		req := t.build()
+		req := t.build(sendCtx)
 		if req == nil {
 			rsv.End(useUnused, t.now()) // revoked or drained while waiting
 			continue
@@ -460,7 +544,7 @@ func (t *tenant) reserveAndSend(ctx, sendCtx context.Context) {
 		rsv.End(useUnused, t.now())
 		return
 	}
-	req := t.build()
+	req := t.build(sendCtx)
 	if req == nil {
 		rsv.End(useUnused, t.now()) // revoked, drained or taken by another reserver
 		return
@@ -478,10 +562,6 @@ const blockedProbeInterval = 15 * time.Second
 // forbiddenProbes is how many 403s one identifier gets, while other identifiers of the tenant
 // are written, before its records are dead-lettered (class forbidden).
 const forbiddenProbes = 3
-
-// notFoundMaxWait caps the wait between retries of a 404, so a call that registers late is
-// written soon after it does.
-const notFoundMaxWait = 2 * time.Second
 
 func (t *tenant) newBackoff() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff()
@@ -557,26 +637,6 @@ func (t *tenant) reloadToken() {
 	}
 	changed := t.client.setToken(tok)
 	t.log.Info("re-read the action token before a probe", zap.Bool("changed", changed))
-}
-
-func (t *tenant) isGone(id string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	at, ok := t.gone[id]
-	return ok && now.Sub(at) < goneMemory
-}
-
-func (t *tenant) markGone(id string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.gone) > 10_000 {
-		for k, at := range t.gone {
-			if now.Sub(at) >= goneMemory {
-				delete(t.gone, k)
-			}
-		}
-	}
-	t.gone[id] = now
 }
 
 // deadLetter sends every record the request carried to the dead-letter topic, then completes

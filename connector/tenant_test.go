@@ -20,12 +20,22 @@ import (
 
 // fakeSink records what a tenant reports back.
 type fakeSink struct {
-	mu   sync.Mutex
-	done map[*rec]int
-	dead map[*rec]string
+	mu      sync.Mutex
+	done    map[*rec]int
+	dead    map[*rec]string
+	skipped map[*rec]string
 }
 
-func newFakeSink() *fakeSink { return &fakeSink{done: map[*rec]int{}, dead: map[*rec]string{}} }
+func newFakeSink() *fakeSink {
+	return &fakeSink{done: map[*rec]int{}, dead: map[*rec]string{}, skipped: map[*rec]string{}}
+}
+
+func (s *fakeSink) contributionSkipped(r *rec, _ string, reason string) {
+	s.mu.Lock()
+	s.skipped[r] = reason
+	s.mu.Unlock()
+	s.contributionDone(r)
+}
 
 func (s *fakeSink) contributionDone(r *rec) {
 	s.mu.Lock()
@@ -402,6 +412,7 @@ type nopSink struct{}
 func (nopSink) contributionDone(*rec)                                                   {}
 func (nopSink) uncharge(*rec, int64)                                                    {}
 func (nopSink) deadLetter(context.Context, *rec, string, deadLetterClass, string) error { return nil }
+func (nopSink) contributionSkipped(*rec, string, string)                                {}
 
 // BenchmarkCoalesce is the coalescer's cost per record: queueing a contribution of 4
 // variables for one of 1,000 identifiers (superseding the earlier one it covers), and, for
@@ -427,7 +438,7 @@ func BenchmarkCoalesce(b *testing.B) {
 		r.outstanding.Store(1)
 		tn.add(ids[i%len(ids)], &contribution{rec: r, vars: vars, at: now})
 		if i%10 == 9 {
-			if req := tn.build(); req != nil {
+			if req := tn.build(context.Background()); req != nil {
 				tn.finish(req, true)
 			}
 		}

@@ -237,11 +237,24 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 			r.trace.span.SetAttributes(attrIdentifiers.Int(len(res.Identifiers)))
 		}
 		t := w.tenants[pl.Tenant]
-		r.outstanding.Store(int32(len(res.Identifiers)))
-		w.flow.charge(r, int64(len(res.Identifiers))*contributionCost(res.Variables))
 		now := w.now()
-		for _, id := range res.Identifiers {
-			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now})
+		at := dataTime(res.DataTime, r.kr.Timestamp, now)
+		if age := now.Sub(at); pl.MaxRecordAge > 0 && age > pl.MaxRecordAge {
+			w.stale(ctx, pl, r, age)
+			return
+		}
+		ids, goneAt := w.leaveOutGone(t, res.Identifiers, at, now)
+		if !goneAt.IsZero() && !w.gone(ctx, t, pl, r, goneAt, len(ids) == 0) {
+			return
+		}
+		if len(ids) == 0 {
+			return
+		}
+		r.outstanding.Store(int32(len(ids)))
+		w.flow.charge(r, int64(len(ids))*contributionCost(res.Variables))
+		for _, id := range ids {
+			t.add(id, &contribution{rec: r, pipeline: pl.Name, vars: res.Variables, at: now,
+				dataAt: at, maxAge: pl.MaxRecordAge, onStale: pl.OnStale})
 		}
 	case transform.Filtered:
 		w.stats.filtered.Add(1)
@@ -310,6 +323,65 @@ func (w *worker) apply(ctx context.Context, pl *Pipeline, ap applier, tr *transf
 		}
 		return res, nil, false
 	}
+}
+
+// stale ends a record whose data is older than its pipeline's maxRecordAge on arrival, as
+// its onStale says: it is not sent.
+func (w *worker) stale(ctx context.Context, pl *Pipeline, r *rec, age time.Duration) {
+	if pl.OnStale == OnStaleDeadLetter {
+		w.deadLetter(ctx, r, pl.Name, classStale, staleMessage(age, pl.MaxRecordAge))
+		return
+	}
+	w.stats.skipped.Add(1)
+	w.metrics.recordSkipped(pl.Name, ReasonStale)
+	r.trace.ended(traceSkipped, ReasonStale)
+	w.done(r)
+}
+
+// leaveOutGone returns the identifiers of ids that were not found gone after the record's
+// data changed (at), and the latest moment one of the others was (zero: none was).
+func (w *worker) leaveOutGone(t *tenant, ids []string, at, now time.Time) (live []string, goneAt time.Time) {
+	live = ids
+	for i, id := range ids {
+		g, ok := t.gone.covers(id, at, now)
+		if !ok {
+			if len(live) < len(ids) {
+				live = append(live, id)
+			}
+			continue
+		}
+		if len(live) == len(ids) {
+			live = append(make([]string, 0, len(ids)-1), ids[:i]...)
+		}
+		if g.After(goneAt) {
+			goneAt = g
+		}
+	}
+	return live, goneAt
+}
+
+// gone handles a record some of whose identifiers were found gone after its data changed:
+// no request is made for them, and the record is dead-lettered (class not_found) or, under
+// onGone skip, counted as skipped when it has no other identifier (all). It reports whether
+// the record goes on to its other identifiers (false: it was ended here, or ctx ended).
+func (w *worker) gone(ctx context.Context, t *tenant, pl *Pipeline, r *rec, goneAt time.Time, all bool) bool {
+	if t.opts.OnGone == OnGoneDeadLetter {
+		if err := w.dead.write(ctx, r, pl.Name, classNotFound, goneMessage(goneAt)); err != nil {
+			return false
+		}
+		if all {
+			w.done(r)
+		}
+		return !all
+	}
+	if all {
+		w.stats.skipped.Add(1)
+		w.metrics.recordSkipped(pl.Name, ReasonGone)
+		r.trace.ended(traceSkipped, ReasonGone)
+		w.done(r)
+		return false
+	}
+	return true
 }
 
 func (w *worker) holdTables() {

@@ -28,8 +28,9 @@ func (f *fakeDeadLetters) write(_ context.Context, r *rec, _ string, class deadL
 // idleSink is a tenant's recordSink that does nothing: the worker test never sends.
 type idleSink struct{}
 
-func (idleSink) contributionDone(*rec) {}
-func (idleSink) uncharge(*rec, int64)  {}
+func (idleSink) contributionDone(*rec)                    {}
+func (idleSink) uncharge(*rec, int64)                     {}
+func (idleSink) contributionSkipped(*rec, string, string) {}
 func (idleSink) deadLetter(context.Context, *rec, string, deadLetterClass, string) error {
 	return nil
 }
