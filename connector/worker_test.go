@@ -62,6 +62,14 @@ func TestWorkerHandle(t *testing.T) {
 		wantSkipped   int64
 		wantPending   int64
 		wantCommitted bool
+		// Issue 15's policies: the record's Kafka timestamp is now+age (0: none), its pipeline's
+		// maxRecordAge and onStale; gone identifiers were found gone at now+goneAt.
+		age     time.Duration
+		maxAge  time.Duration
+		onStale string
+		gone    []string
+		goneAt  time.Duration
+		onGone  string
 	}{
 		{name: "filtered", decoder: nopDecoder{}, result: transform.Result{Outcome: transform.Filtered},
 			wantDone: true, wantFiltered: 1, wantCommitted: true},
@@ -72,17 +80,37 @@ func TestWorkerHandle(t *testing.T) {
 		{name: "decode fails", decoder: failingDecoder{}, result: write,
 			wantDone: true, wantDead: []deadLetterClass{classDecode}, wantCommitted: true},
 		{name: "writes", decoder: nopDecoder{}, result: write, wantQueued: 2, wantPending: 1},
+		{name: "stale on arrival is skipped", decoder: nopDecoder{}, result: write, age: -2 * time.Hour, maxAge: time.Minute,
+			wantDone: true, wantSkipped: 1, wantCommitted: true},
+		{name: "stale on arrival is dead-lettered under onStale deadLetter", decoder: nopDecoder{}, result: write, age: -2 * time.Hour,
+			maxAge: time.Minute, onStale: OnStaleDeadLetter, wantDone: true, wantDead: []deadLetterClass{classStale}, wantCommitted: true},
+		{name: "younger than maxRecordAge is written", decoder: nopDecoder{}, result: write, age: -10 * time.Second, maxAge: time.Minute,
+			wantQueued: 2, wantPending: 1},
+		{name: "data time from the pipeline wins over the Kafka timestamp", decoder: nopDecoder{},
+			result: transform.Result{Outcome: transform.Write, Identifiers: []string{"i1"}, Variables: write.Variables, DataTime: time.Now().Add(-time.Hour)},
+			maxAge: time.Minute, wantDone: true, wantSkipped: 1, wantCommitted: true},
+		{name: "an identifier found gone is left out, the record dead-lettered once", decoder: nopDecoder{}, result: write,
+			age: -time.Hour, gone: []string{"i1"}, goneAt: -time.Minute, wantDead: []deadLetterClass{classNotFound}, wantQueued: 1, wantPending: 1},
+		{name: "every identifier gone, onGone skip", decoder: nopDecoder{}, result: write, age: -time.Hour, gone: []string{"i1", "i2"},
+			goneAt: -time.Minute, onGone: OnGoneSkip, wantDone: true, wantSkipped: 1, wantCommitted: true},
+		{name: "every identifier gone, dead-lettered", decoder: nopDecoder{}, result: write, age: -time.Hour, gone: []string{"i1", "i2"},
+			goneAt: -time.Minute, wantDone: true, wantDead: []deadLetterClass{classNotFound}, wantCommitted: true},
+		{name: "data newer than the gone mark is sent", decoder: nopDecoder{}, result: write, age: -time.Second, gone: []string{"i1", "i2"},
+			goneAt: -time.Minute, wantQueued: 2, wantPending: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ten, err := newTenant("a", TenantOptions{BaseURL: "http://127.0.0.1:1", RequestsPerMinute: 100}, idleSink{},
+			ten, err := newTenant("a", TenantOptions{BaseURL: "http://127.0.0.1:1", RequestsPerMinute: 100, OnGone: tc.onGone}, idleSink{},
 				zap.NewNop(), time.Now, 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ten.client.close()
 			pl := &Pipeline{Name: "p", Topics: []string{"t"}, Tenant: "a", Decoder: tc.decoder,
-				Transform: fixedTransform{tc.result}}
+				Transform: fixedTransform{tc.result}, MaxRecordAge: tc.maxAge, OnStale: tc.onStale}
+			for _, id := range tc.gone {
+				ten.gone.mark(id, time.Now().Add(tc.goneAt))
+			}
 			pl.decode = schemas.Retrying(pl.Decoder, nil)
 			dead := &fakeDeadLetters{}
 			var st counters
@@ -97,6 +125,9 @@ func TestWorkerHandle(t *testing.T) {
 			}
 			p := newPartition("t", 0)
 			r := &rec{kr: record{Topic: "t", Partition: 0, Offset: 41, Value: []byte("v")}, part: p}
+			if tc.age != 0 {
+				r.kr.Timestamp = time.Now().Add(tc.age)
+			}
 			r.size.Store(recOverhead)
 			p.add(r)
 			env.flow.admit(nil, 1, recOverhead)
