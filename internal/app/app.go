@@ -284,7 +284,7 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			RequestTimeout:    t.RequestTimeout,
 			TLS:               tlsCfg,
 			DataForm:          t.BodyForm == config.BodyFormData,
-			NotFoundGrace:     t.NotFoundWindow,
+			NotFoundGrace:     t.NotFoundGrace,
 			MaxRetryElapsed:   t.MaxRetryElapsed,
 		}
 	}
