@@ -77,6 +77,29 @@ func TestSpec(t *testing.T) {
 	}
 }
 
+// TestSpecRecordTimeAndRequireActive: recordTime and requireActive are passed on as written;
+// left out, the Spec has neither.
+func TestSpecRecordTimeAndRequireActive(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pc   config.PipelineConfig
+		want transform.Spec
+	}{
+		{"neither", config.PipelineConfig{Name: "p"}, transform.Spec{Name: "p"}},
+		{"both", config.PipelineConfig{Name: "p", RecordTime: "source.ts_ms",
+			RequireActive: &config.RequireActiveConfig{Table: "active", Expression: `identifier in after.calls`}},
+			transform.Spec{Name: "p", RecordTime: "source.ts_ms",
+				RequireActive: &transform.ActiveSpec{Table: "active", Expression: `identifier in after.calls`}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.want.Variables = []transform.VariableSpec{}
+			if diff := cmp.Diff(tc.want, spec(&tc.pc)); diff != "" {
+				t.Errorf("spec (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestConfigAndTransformAgree: config places a wrong onDelete, onLookupMiss, variable name,
 // displayName or dataType at its line, and transform decides what a pipeline means; both check these rules
 // (config's messages are pinned by its tests), so they must accept exactly the same values.
