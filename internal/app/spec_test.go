@@ -172,3 +172,34 @@ func TestConfigAndTransformAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestRequireActiveTableAgrees: config places a requireActive.table that is missing or names
+// no table at its line, and transform refuses the same, so both accept exactly the same tables.
+func TestRequireActiveTableAgrees(t *testing.T) {
+	const tables = "tables:\n  - {name: active, topic: calls, decode: {format: json}, key: after.call, value: {a: after.a}}\n" +
+		"  - {name: byCustomer, topic: calls, decode: {format: json}, key: after.customer, id: after.call, value: {a: after.a}}\n"
+	for _, table := range []string{"active", "byCustomer", "", "activ"} {
+		t.Run(table, func(t *testing.T) {
+			text := strings.Replace(specBase, "    tenant: main", "    tenant: main\n    requireActive: {table: \""+table+"\"}", 1) + tables
+			cfg, cerr := config.Parse([]byte(text), "test.yaml")
+			var errs config.Errors
+			errors.As(cerr, &errs)
+			configOK := !errs.Has("pipelines[0].requireActive.table")
+
+			draft := config.ReadDraft("test.yaml", []byte(text))
+			if draft == nil || len(draft.Pipelines) != 1 {
+				t.Fatal("no draft")
+			}
+			_, terr := transform.Compile(spec(&draft.Pipelines[0]), transform.WithTables(declaredTables(draft.Tables)))
+			var ce *transform.CompileErrors
+			errors.As(terr, &ce)
+			transformOK := ce == nil || !slices.ContainsFunc(ce.Errs, func(fe transform.FieldError) bool { return strings.HasPrefix(fe.Field, "requireActive") })
+			if configOK != transformOK {
+				t.Errorf("config accepts it: %v, transform: %v (config: %v; transform: %v)", configOK, transformOK, cerr, terr)
+			}
+			if want := table == "active" || table == "byCustomer"; configOK != want || (want && cfg == nil) {
+				t.Errorf("config accepts it: %v, want %v (%v)", configOK, want, cerr)
+			}
+		})
+	}
+}

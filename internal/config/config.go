@@ -14,7 +14,7 @@
 // transform.Compile finds at the positions this package keeps: Config.ErrorAt for a file that
 // loaded, Draft.ErrorAt for one that did not. This package does not import transform. It still
 // checks a few pipeline rules itself (onDelete, onLookupMiss, variable names, displayName,
-// dataType) so that a file that does not load reports them at once with its other problems,
+// dataType, requireActive.table) so that a file that does not load reports them at once with its other problems,
 // in messages of its own; internal/app's tests check that both packages accept the same values.
 package config
 
