@@ -249,7 +249,7 @@ func member(from, property ast.Node, ev *operandTypes) string {
 // once per failing record, never on the hot path.
 type operandTypes struct {
 	opts []expr.Option
-	env  *env
+	env  any // the *env (or *activeEnv) the program ran on
 }
 
 // types returns the operands' types joined by "and", or "" when one cannot be had.

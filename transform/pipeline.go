@@ -41,7 +41,8 @@ const (
 	Write Outcome = iota + 1
 	// Filtered: the filter returned false (or nil).
 	Filtered
-	// Skipped: a delete or tombstone under OnDeleteSkip, no identifier, or no variables.
+	// Skipped: a delete or tombstone under OnDeleteSkip, no identifier, no active identifier
+	// (RequireActive), or no variables.
 	Skipped
 )
 
@@ -101,6 +102,8 @@ type Pipeline struct {
 	filter         *vm.Program // nil: every record passes
 	identifier     *vm.Program
 	vars           []variable
+	recordTime     *vm.Program   // nil: no recordTime, DataTime stays zero
+	active         *activeCheck  // nil: no requireActive
 	tables         Tables        // nil: the pipeline has no lookups
 	exprOpts       []expr.Option // the options its expressions were compiled with, for errors
 	runners        sync.Pool     // of *Runner, for Pipeline.Apply
@@ -157,6 +160,14 @@ type variable struct {
 // formatNumber(after.balance, 2) leaves the variable out when the column is absent.
 // WithFunctions adds more.
 //
+// # Record time and active interactions
+//
+// RecordTime, when set, runs after the filter; its result becomes Result.DataTime (see
+// Spec.RecordTime for the types it may be). RequireActive runs once per identifier, after the
+// identifier expression and before the variables, with identifier bound to it (a name only its
+// expression sees); identifiers it finds inactive are dropped and counted in Result.Inactive,
+// and a record left with none is Skipped with ReasonInactive.
+//
 // # Values
 //
 // A variable's value is formatted as text: strings as they are, integers in decimal, floats
@@ -201,6 +212,10 @@ func Compile(spec Spec, opts ...Option) (*Pipeline, error) {
 	for i, vs := range spec.Variables {
 		p.vars = append(p.vars, c.variable(i, vs, seen))
 	}
+	if strings.TrimSpace(spec.RecordTime) != "" {
+		p.recordTime = c.compile("recordTime", spec.RecordTime)
+	}
+	p.active = c.requireActive(spec.RequireActive, o.exprOpts)
 	if len(c.errs) > 0 {
 		return nil, &CompileErrors{Pipeline: spec.Name, Errs: c.errs}
 	}
@@ -346,6 +361,8 @@ type Runner struct {
 	p   *Pipeline
 	vm  vm.VM
 	env env
+	// aenv is env with the identifier a requireActive expression asks about.
+	aenv activeEnv
 	// lk and its bound functions are made once, so a record's lookups allocate no closures.
 	lk          lookups
 	lookupFn    func(string, any) map[string]any
@@ -397,6 +414,18 @@ func (r *Runner) apply(rec *Record) (Result, error) {
 			return Result{Outcome: Filtered, Reason: ReasonFiltered}, nil
 		}
 	}
+	// res carries DataTime and Inactive into every outcome from here on: the connector reads
+	// the record's age whatever became of it.
+	var res Result
+	if p.recordTime != nil {
+		out, err := r.vm.Run(p.recordTime, &r.env)
+		if err != nil {
+			return Result{}, p.fail("recordTime", r.evalError(err, p.recordTime))
+		}
+		if res.DataTime, err = dataTime(p.recordTime.Source().String(), out); err != nil {
+			return Result{}, p.fail("recordTime", err)
+		}
+	}
 
 	out, err := r.vm.Run(p.identifier, &r.env)
 	if err != nil {
@@ -415,7 +444,18 @@ func (r *Runner) apply(rec *Record) (Result, error) {
 		}
 	}
 	if len(ids) == 0 {
-		return Result{Outcome: Skipped, Reason: ReasonNoIdentifier}, nil
+		res.Outcome, res.Reason = Skipped, ReasonNoIdentifier
+		return res, nil
+	}
+	if p.active != nil {
+		// Before the variables: a record none of whose calls is active costs nothing more.
+		if ids, res.Inactive, err = r.active(ids); err != nil {
+			return Result{}, err
+		}
+		if len(ids) == 0 {
+			res.Outcome, res.Reason = Skipped, ReasonInactive
+			return res, nil
+		}
 	}
 
 	var vars []api.Variable
@@ -433,9 +473,11 @@ func (r *Runner) apply(rec *Record) (Result, error) {
 		vars = append(vars, v)
 	}
 	if len(vars) == 0 {
-		return Result{Outcome: Skipped, Reason: ReasonNoVariables}, nil
+		res.Outcome, res.Reason = Skipped, ReasonNoVariables
+		return res, nil
 	}
-	return Result{Outcome: Write, Identifiers: ids, Variables: vars}, nil
+	res.Outcome, res.Identifiers, res.Variables = Write, ids, vars
+	return res, nil
 }
 
 // variable builds one variable for the current record; ok is false when its value is nil.

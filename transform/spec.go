@@ -28,6 +28,29 @@ type Spec struct {
 	// reports the miss; the connector carries the policy out, reading it from
 	// Pipeline.OnLookupMiss.
 	OnLookupMiss string
+	// RecordTime is an expression giving when the record's data changed (Debezium's
+	// source.ts_ms, say): milliseconds since the Unix epoch, a time.Time, or an RFC 3339
+	// string. Its result is Result.DataTime, from which the connector counts the record's age
+	// for its stale and not-found policies; nil, or an empty RecordTime, leaves DataTime zero
+	// and the connector counts from the Kafka timestamp, which is when the record was written,
+	// not when its data changed: after a connector outage the two differ by the outage.
+	RecordTime string
+	// RequireActive, when set, drops the identifiers whose interaction is not active, so that
+	// no request is spent on a call that is over (it would only answer 404). Nil: every
+	// identifier is written to.
+	RequireActive *ActiveSpec
+}
+
+// ActiveSpec says how to tell whether an interaction is active.
+type ActiveSpec struct {
+	// Table is the lookup table of active interactions. With no Expression, an identifier is
+	// active when the table has a row for it: lookup(Table, identifier) != nil (for a table
+	// with an id, len(lookupAll(Table, identifier)) > 0).
+	Table string
+	// Expression returns bool; it is evaluated once per identifier with identifier bound to
+	// it, beside the record's usual environment. A lookup in it that finds nothing is the
+	// answer (not active), not a miss for OnLookupMiss. Empty means the default above.
+	Expression string
 }
 
 // What OnDelete may be.

@@ -133,3 +133,55 @@ func TestPipelineTestsBadFile(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineTestsInactive: with requireActive, a record whose call is in no table of active
+// interactions can be expected as skipped (inactive), and one whose call is, as its requests.
+func TestPipelineTestsInactive(t *testing.T) {
+	t.Setenv("ACME_TOKEN", "test-token-value")
+	example, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The example shows requireActive commented out, on its customers pipeline.
+	const at = "    requireActive:\n"
+	if !strings.Contains(string(example), at) {
+		t.Fatalf("config.example.yaml has no %q", at)
+	}
+	dir := t.TempDir()
+	cfg := strings.Replace(string(example), at,
+		`    requireActive: {table: activeInteractions, expression: 'identifier in map(lookupAll("activeInteractions", after.id), .interactionId)'}`+"\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := `config: config.yaml
+tests:
+  - name: only a customer's active call is written to
+    tables:
+      - topic: cc.interactions
+        value: {event: started, interaction_id: int-1, customer_id: 42}
+    input:
+      - topic: dbserver1.crm.customers
+        value: {op: u, after: {id: 42, interaction_id: int-1, tier: Gold, balance: 1, pin: "1"}}
+      - topic: dbserver1.crm.customers
+        value: {op: u, after: {id: 43, interaction_id: int-3, tier: Gold, balance: 1, pin: "1"}}
+    expect:
+      - requests:
+          - identifier: int-1
+            variables:
+              - {name: _customerTier, value: Gold}
+              - {name: _accountBalance, value: "1"}
+              - {name: _accountPin, value: "1"}
+      - skipped: inactive
+`
+	path := filepath.Join(dir, "inactive.test.yaml")
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"test", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "PASS (1 passed)") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}

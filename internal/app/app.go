@@ -227,11 +227,11 @@ func avroDecoder(path string) (*schemas.AvroDecoder, error) {
 
 // Options builds the connector's options from a compiled configuration. It logs each of the
 // config's Warnings at Warn first: every command that connects (run, replay, demo) builds its
-// options here at start-up, so an insecure setting is never silent.
+// options here at start-up, so an insecure setting or a deprecated key is never silent.
 func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 	cfg := c.Config
 	for _, w := range cfg.Warnings() {
-		log.Warn("insecure setting: "+w.Msg, zap.String("key", w.Path), zap.String("file", w.File), zap.Int("line", w.Line))
+		log.Warn("config warning: "+w.Msg, zap.String("key", w.Path), zap.String("file", w.File), zap.Int("line", w.Line))
 	}
 	kopts, err := cfg.KafkaOptsNotify(func(file string) {
 		log.Info("a kafka SASL secret file changed; authenticating with the new secret", zap.String("file", file))
@@ -284,7 +284,8 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			RequestTimeout:    t.RequestTimeout,
 			TLS:               tlsCfg,
 			DataForm:          t.BodyForm == config.BodyFormData,
-			NotFoundGrace:     t.NotFoundWindow,
+			NotFoundGrace:     t.NotFoundGrace,
+			OnGone:            t.OnGone,
 			MaxRetryElapsed:   t.MaxRetryElapsed,
 		}
 	}
@@ -355,6 +356,8 @@ func (c *Compiled) Options(log *zap.Logger) (connector.Options, error) {
 			Transform:         c.Pipelines[i],
 			OnLookupMiss:      c.Pipelines[i].OnLookupMiss(),
 			LookupRetryWindow: pc.LookupRetryWindow,
+			MaxRecordAge:      pc.MaxRecordAge,
+			OnStale:           pc.OnStale,
 			Private:           c.Pipelines[i].MayBePrivate(),
 		})
 	}

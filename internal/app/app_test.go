@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+
 	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/schemas"
-	"go.uber.org/zap"
+	"github.com/augment-connector/augment-connector/transform"
 )
 
 // TestTokenFileIsReadAgain: a tenant whose token comes from a file gets a ReloadToken that
@@ -167,5 +170,77 @@ pipelines:
 				t.Fatalf("budget options %+v, want %+v", opts.Budget, tc.want)
 			}
 		})
+	}
+}
+
+// TestStaleAndGoneOptions: recordTime and requireActive reach the compiled pipeline, and
+// maxRecordAge, onStale, notFoundGrace and onGone the connector's options, defaults included.
+func TestStaleAndGoneOptions(t *testing.T) {
+	const cfg = `kafka:
+  brokers: [kafka-1:9092]
+tenants:
+  main:
+    cluster: vcc-na12
+    tenantId: a
+    token: t
+    notFoundGrace: 2m
+    onGone: skip
+  other:
+    cluster: vcc-na12
+    tenantId: b
+    token: t
+tables:
+  - {name: active, topic: calls, decode: {format: json}, key: after.call, value: {agent: after.agent}}
+pipelines:
+  - name: p
+    topics: [t]
+    tenant: main
+    decode: {format: json}
+    identifier: after.calls
+    recordTime: after.changed_ms
+    maxRecordAge: 15m
+    onStale: deadLetter
+    requireActive: {table: active}
+    variables:
+      - {name: _a, value: after.a}
+  - name: q
+    topics: [u]
+    tenant: other
+    decode: {format: json}
+    identifier: after.id
+    variables:
+      - {name: _a, value: after.a}
+`
+	opts := loadOptions(t, t.TempDir(), cfg)
+	type pipe struct {
+		MaxRecordAge time.Duration
+		OnStale      string
+	}
+	type tenant struct {
+		NotFoundGrace time.Duration
+		OnGone        string
+	}
+	var gotP []pipe
+	for _, p := range opts.Pipelines {
+		gotP = append(gotP, pipe{p.MaxRecordAge, p.OnStale})
+	}
+	gotT := map[string]tenant{}
+	for name, to := range opts.Tenants {
+		gotT[name] = tenant{to.NotFoundGrace, to.OnGone}
+	}
+	if diff := cmp.Diff([]pipe{{15 * time.Minute, connector.OnStaleDeadLetter}, {0, connector.OnStaleSkip}}, gotP); diff != "" {
+		t.Errorf("pipelines (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]tenant{"main": {2 * time.Minute, connector.OnGoneSkip}, "other": {30 * time.Second, connector.OnGoneDeadLetter}}, gotT); diff != "" {
+		t.Errorf("tenants (-want +got):\n%s", diff)
+	}
+	// The compiled pipeline reads recordTime and requireActive: an inactive call is dropped
+	// and the data time comes from the record.
+	res, err := opts.Pipelines[0].Transform.Apply(&transform.Record{Value: map[string]any{"calls": []any{"c1"}, "changed_ms": int64(1720607400000), "a": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != transform.Skipped || res.Reason != transform.ReasonInactive || res.DataTime.UnixMilli() != 1720607400000 {
+		t.Errorf("result %+v: want skipped (inactive) with the record's data time", res)
 	}
 }

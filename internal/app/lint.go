@@ -22,8 +22,8 @@ const maxDisplayVariables = 7
 // Lint returns what check warns about in how the pipelines use the API, beside the insecure
 // settings config.Warnings lists: a tenant whose pipelines can show agents more than seven
 // display variables in one interaction, a constant value that cannot be what its dataType
-// says, and a variable both private and tested by the IVR without a note saying why. None is
-// an error: the API accepts each.
+// says, a variable both private and tested by the IVR without a note saying why, and a
+// maxRecordAge shorter than its tenant's notFoundGrace. None is an error: the API accepts each.
 func (c *Compiled) Lint() []config.Warning {
 	cfg := c.Config
 	var ws []config.Warning
@@ -35,6 +35,11 @@ func (c *Compiled) Lint() []config.Warning {
 	display := map[string]map[string]bool{}
 	for i := range cfg.Pipelines {
 		pc := &cfg.Pipelines[i]
+		if t := cfg.Tenants[pc.Tenant]; t != nil && pc.MaxRecordAge > 0 && pc.MaxRecordAge < t.NotFoundGrace {
+			// Both count from the record's data time: the record turns stale, and is given up,
+			// while the tenant would still be waiting for its call to appear.
+			add(fmt.Sprintf("pipelines[%d].maxRecordAge", i), "%v is shorter than tenants.%s.notFoundGrace (%v): a record could go stale before its call appears", pc.MaxRecordAge, pc.Tenant, t.NotFoundGrace)
+		}
 		for j := range pc.Variables {
 			v := &pc.Variables[j]
 			path := fmt.Sprintf("pipelines[%d].variables[%d]", i, j)

@@ -87,3 +87,52 @@ func TestLint(t *testing.T) {
 		})
 	}
 }
+
+// TestLintMaxRecordAge: a maxRecordAge shorter than the tenant's notFoundGrace is warned about
+// at its line; off (0) or at least the grace is not.
+func TestLintMaxRecordAge(t *testing.T) {
+	const cfgText = `kafka:
+  brokers: [localhost:9092]
+tenants:
+  main:
+    cluster: vcc-na12
+    tenantId: acme
+    token: s3cr3t-token
+    notFoundGrace: 1m
+pipelines:
+  - name: a
+    topics: [a]
+    tenant: main
+    decode: {format: json}
+    identifier: after.id
+    maxRecordAge: %s
+    variables: [{name: _x, value: after.x}]
+`
+	for _, tc := range []struct {
+		age  string
+		want []string
+	}{
+		{"0s", nil},
+		{"1m", nil},
+		{"15m", nil},
+		{"30s", []string{"test.yaml:15: pipelines[0].maxRecordAge: 30s is shorter than tenants.main.notFoundGrace (1m0s): a record could go stale before its call appears"}},
+	} {
+		t.Run(tc.age, func(t *testing.T) {
+			cfg, err := config.Parse([]byte(fmt.Sprintf(cfgText, tc.age)), "test.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range c.Lint() {
+				got = append(got, w.String())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

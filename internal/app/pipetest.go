@@ -47,8 +47,9 @@ type expectation struct {
 	Requests []expectedRequest `json:"requests"`
 	// Filtered: the pipeline's filter rejects it.
 	Filtered bool `json:"filtered"`
-	// Skipped is the reason it is skipped: delete, tombstone, no identifier, no variables or
-	// lookup miss.
+	// Skipped is the reason it is skipped: delete, tombstone, no identifier, no variables,
+	// lookup miss or inactive (requireActive found none of its calls active). The stale and
+	// gone skips depend on the clock and on earlier 404s, which a test does not have.
 	Skipped *string `json:"skipped"`
 	// DeadLetter is its dead-letter class and a part of the reason.
 	DeadLetter *expectedDeadLetter `json:"deadLetter"`

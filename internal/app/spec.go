@@ -9,7 +9,9 @@ import (
 // here, not in config, so that config only parses and places keys while transform alone says
 // what a pipeline means: config does not import transform. Expressions are not compiled here;
 // Compile compiles them and reports each failure at its key path with config's position
-// (pipelines[i].filter, .identifier, .variables[j].value, .variables[j].<attr>).
+// (pipelines[i].filter, .identifier, .recordTime, .requireActive.expression,
+// .variables[j].value, .variables[j].<attr>). maxRecordAge and onStale are the connector's, not
+// transform's: Options passes them on.
 func spec(p *config.PipelineConfig) transform.Spec {
 	s := transform.Spec{
 		Name:         p.Name,
@@ -17,7 +19,11 @@ func spec(p *config.PipelineConfig) transform.Spec {
 		Identifier:   p.Identifier,
 		OnDelete:     p.OnDelete,
 		OnLookupMiss: p.OnLookupMiss,
+		RecordTime:   p.RecordTime,
 		Variables:    make([]transform.VariableSpec, len(p.Variables)),
+	}
+	if ra := p.RequireActive; ra != nil {
+		s.RequireActive = &transform.ActiveSpec{Table: ra.Table, Expression: ra.Expression}
 	}
 	for i, v := range p.Variables {
 		s.Variables[i] = transform.VariableSpec{

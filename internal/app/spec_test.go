@@ -77,6 +77,29 @@ func TestSpec(t *testing.T) {
 	}
 }
 
+// TestSpecRecordTimeAndRequireActive: recordTime and requireActive are passed on as written;
+// left out, the Spec has neither.
+func TestSpecRecordTimeAndRequireActive(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pc   config.PipelineConfig
+		want transform.Spec
+	}{
+		{"neither", config.PipelineConfig{Name: "p"}, transform.Spec{Name: "p"}},
+		{"both", config.PipelineConfig{Name: "p", RecordTime: "source.ts_ms",
+			RequireActive: &config.RequireActiveConfig{Table: "active", Expression: `identifier in after.calls`}},
+			transform.Spec{Name: "p", RecordTime: "source.ts_ms",
+				RequireActive: &transform.ActiveSpec{Table: "active", Expression: `identifier in after.calls`}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.want.Variables = []transform.VariableSpec{}
+			if diff := cmp.Diff(tc.want, spec(&tc.pc)); diff != "" {
+				t.Errorf("spec (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestConfigAndTransformAgree: config places a wrong onDelete, onLookupMiss, variable name,
 // displayName or dataType at its line, and transform decides what a pipeline means; both check these rules
 // (config's messages are pinned by its tests), so they must accept exactly the same values.
@@ -145,6 +168,37 @@ func TestConfigAndTransformAgree(t *testing.T) {
 			transformOK := ce == nil || !slices.ContainsFunc(ce.Errs, func(fe transform.FieldError) bool { return fe.Field == tt.field })
 			if configOK != transformOK {
 				t.Errorf("%s: config accepts it: %v, transform: %v (config: %v; transform: %v)", tt.field, configOK, transformOK, cerr, terr)
+			}
+		})
+	}
+}
+
+// TestRequireActiveTableAgrees: config places a requireActive.table that is missing or names
+// no table at its line, and transform refuses the same, so both accept exactly the same tables.
+func TestRequireActiveTableAgrees(t *testing.T) {
+	const tables = "tables:\n  - {name: active, topic: calls, decode: {format: json}, key: after.call, value: {a: after.a}}\n" +
+		"  - {name: byCustomer, topic: calls, decode: {format: json}, key: after.customer, id: after.call, value: {a: after.a}}\n"
+	for _, table := range []string{"active", "byCustomer", "", "activ"} {
+		t.Run(table, func(t *testing.T) {
+			text := strings.Replace(specBase, "    tenant: main", "    tenant: main\n    requireActive: {table: \""+table+"\"}", 1) + tables
+			cfg, cerr := config.Parse([]byte(text), "test.yaml")
+			var errs config.Errors
+			errors.As(cerr, &errs)
+			configOK := !errs.Has("pipelines[0].requireActive.table")
+
+			draft := config.ReadDraft("test.yaml", []byte(text))
+			if draft == nil || len(draft.Pipelines) != 1 {
+				t.Fatal("no draft")
+			}
+			_, terr := transform.Compile(spec(&draft.Pipelines[0]), transform.WithTables(declaredTables(draft.Tables)))
+			var ce *transform.CompileErrors
+			errors.As(terr, &ce)
+			transformOK := ce == nil || !slices.ContainsFunc(ce.Errs, func(fe transform.FieldError) bool { return strings.HasPrefix(fe.Field, "requireActive") })
+			if configOK != transformOK {
+				t.Errorf("config accepts it: %v, transform: %v (config: %v; transform: %v)", configOK, transformOK, cerr, terr)
+			}
+			if want := table == "active" || table == "byCustomer"; configOK != want || (want && cfg == nil) {
+				t.Errorf("config accepts it: %v, want %v (%v)", configOK, want, cerr)
 			}
 		})
 	}

@@ -14,7 +14,7 @@
 // transform.Compile finds at the positions this package keeps: Config.ErrorAt for a file that
 // loaded, Draft.ErrorAt for one that did not. This package does not import transform. It still
 // checks a few pipeline rules itself (onDelete, onLookupMiss, variable names, displayName,
-// dataType) so that a file that does not load reports them at once with its other problems,
+// dataType, requireActive.table) so that a file that does not load reports them at once with its other problems,
 // in messages of its own; internal/app's tests check that both packages accept the same values.
 package config
 
@@ -234,7 +234,17 @@ type TenantConfig struct {
 	AllowInsecureHTTP bool          `yaml:"allowInsecureHTTP"`
 	BodyForm          string        `yaml:"bodyForm"`
 	Concurrency       int           `yaml:"concurrency"`
-	NotFoundWindow    time.Duration `yaml:"notFoundWindow"`
+	// NotFoundGrace is how long after its data's time a record may still meet a 404 (the
+	// interaction not yet known to 8x8) and be tried again, before it is dead-lettered as
+	// not_found: a CDC change can reach the connector before the call it belongs to reaches
+	// the API.
+	NotFoundGrace time.Duration `yaml:"notFoundGrace"`
+	// NotFoundWindow is the old name of NotFoundGrace, still accepted with a warning: Load
+	// moves its value to NotFoundGrace and leaves it zero. Setting both is an error.
+	NotFoundWindow time.Duration `yaml:"notFoundWindow,omitempty"`
+	// OnGone is what a later record for an identifier whose 404 was final does: OnGoneDeadLetter
+	// (class not_found) or OnGoneSkip (reason gone). Either way no request is made.
+	OnGone string `yaml:"onGone"`
 	// MaxRetryElapsed bounds how long transient errors are retried; 0 retries forever.
 	MaxRetryElapsed time.Duration `yaml:"maxRetryElapsed"`
 }
@@ -244,6 +254,13 @@ type TenantConfig struct {
 const (
 	BodyFormVariables = "variables"
 	BodyFormData      = "data"
+)
+
+// What TenantConfig.OnGone may be: connector's OnGone constants, named here for the same reasons
+// as the onDelete values.
+const (
+	OnGoneDeadLetter = "deadLetter"
+	OnGoneSkip       = "skip"
 )
 
 // BaseURL is the scheme and host (and any path prefix) requests go to, without a trailing
@@ -267,10 +284,39 @@ type PipelineConfig struct {
 	OnDelete string `yaml:"onDelete"`
 	// OnLookupMiss is what a record whose lookup(table, key) found no row does: skip, retry
 	// (for LookupRetryWindow) or deadLetter.
-	OnLookupMiss      string           `yaml:"onLookupMiss"`
-	LookupRetryWindow time.Duration    `yaml:"lookupRetryWindow"`
-	Variables         []VariableConfig `yaml:"variables"`
+	OnLookupMiss      string        `yaml:"onLookupMiss"`
+	LookupRetryWindow time.Duration `yaml:"lookupRetryWindow"`
+	// RecordTime is an expression giving when the record's data changed (source.ts_ms for
+	// Debezium); empty: the Kafka timestamp. A record's age is counted from it.
+	RecordTime string `yaml:"recordTime"`
+	// MaxRecordAge, when positive, is how old a record may be and still be sent; an older
+	// one is handled as OnStale says, since the call it belongs to is most likely over.
+	// 0 turns the check off.
+	MaxRecordAge time.Duration `yaml:"maxRecordAge"`
+	// OnStale is what a record older than MaxRecordAge does: OnStaleSkip or
+	// OnStaleDeadLetter.
+	OnStale string `yaml:"onStale"`
+	// RequireActive, when set, sends only to identifiers whose interaction a lookup table
+	// says is active; nil sends to every identifier.
+	RequireActive *RequireActiveConfig `yaml:"requireActive,omitempty"`
+	Variables     []VariableConfig     `yaml:"variables"`
 }
+
+// RequireActiveConfig is a pipeline's requireActive: how to tell that an identifier's
+// interaction is still active (transform.ActiveSpec says what it means).
+type RequireActiveConfig struct {
+	// Table names the lookup table of active interactions (one of Config.Tables).
+	Table string `yaml:"table"`
+	// Expression returns bool with identifier bound; empty: lookup(table, identifier) != nil.
+	Expression string `yaml:"expression"`
+}
+
+// What PipelineConfig.OnStale may be: connector's OnStale constants, named here for the same
+// reasons as the onDelete values.
+const (
+	OnStaleSkip       = "skip"
+	OnStaleDeadLetter = "deadLetter"
+)
 
 // What PipelineConfig.OnDelete may be. What they mean is transform's (transform.OnDeleteSkip
 // and OnDeleteProcess); config names them only to default and to place a wrong value at its
@@ -513,7 +559,8 @@ func (t *TenantConfig) setDefaults() {
 		RequestTimeout:    10 * time.Second,
 		BodyForm:          BodyFormVariables,
 		Concurrency:       16,
-		NotFoundWindow:    30 * time.Second,
+		NotFoundGrace:     30 * time.Second,
+		OnGone:            OnGoneDeadLetter,
 	}
 }
 
@@ -524,6 +571,7 @@ func (p *PipelineConfig) setDefaults() {
 		OnDelete:          OnDeleteSkip,
 		OnLookupMiss:      LookupMissSkip,
 		LookupRetryWindow: 30 * time.Second,
+		OnStale:           OnStaleSkip,
 	}
 }
 

@@ -96,7 +96,8 @@ func baseWant() *Config {
 			RequestTimeout:    10 * time.Second,
 			BodyForm:          "variables",
 			Concurrency:       16,
-			NotFoundWindow:    30 * time.Second,
+			NotFoundGrace:     30 * time.Second,
+			OnGone:            "deadLetter",
 		}},
 		Pipelines: []PipelineConfig{{
 			Name:              "customers",
@@ -107,6 +108,7 @@ func baseWant() *Config {
 			OnDelete:          "skip",
 			OnLookupMiss:      "skip",
 			LookupRetryWindow: 30 * time.Second,
+			OnStale:           "skip",
 			Variables: []VariableConfig{{
 				Name:        "_customerTier",
 				Value:       "after.tier",
@@ -440,6 +442,31 @@ func TestBrokenConfigs(t *testing.T) {
 		{name: "lookup retry without a window",
 			from: "    tenant: main", to: "    tenant: main\n    onLookupMiss: retry\n    lookupRetryWindow: 0s",
 			want: []string{`test.yaml:15: pipelines[0].lookupRetryWindow: must be greater than 0 with onLookupMiss: retry`}},
+		{name: "onStale",
+			from: "    tenant: main", to: "    tenant: main\n    onStale: drop",
+			want: []string{`test.yaml:14: pipelines[0].onStale: must be skip or deadLetter, got "drop"`}},
+		{name: "negative maxRecordAge",
+			from: "    tenant: main", to: "    tenant: main\n    maxRecordAge: -5m",
+			want: []string{`test.yaml:14: pipelines[0].maxRecordAge: must not be negative, got "-5m"`}},
+		{name: "requireActive without a table",
+			from: "    tenant: main", to: "    tenant: main\n    requireActive:\n      expression: identifier != \"\"",
+			want: []string{`test.yaml:14: pipelines[0].requireActive.table: is required (the lookup table of active interactions)`}},
+		{name: "requireActive of a table not defined",
+			from: "    tenant: main", to: "    tenant: main\n    requireActive:\n      table: activeCalls",
+			extra: "tables:\n  - {name: activeInteractions, topic: calls, decode: {format: json}, key: after.id, value: {a: after.a}}\n",
+			want:  []string{`test.yaml:15: pipelines[0].requireActive.table: "activeCalls" is not defined under tables`}},
+		{name: "requireActive not a mapping",
+			from: "    tenant: main", to: "    tenant: main\n    requireActive: activeCalls",
+			want: []string{`test.yaml:14: pipelines[0].requireActive: must be a mapping, got a single value`}},
+		{name: "onGone",
+			from: "    tenantId: acme", to: "    tenantId: acme\n    onGone: drop",
+			want: []string{`test.yaml:9: tenants.main.onGone: must be deadLetter or skip, got "drop"`}},
+		{name: "notFoundGrace of 0",
+			from: "    tenantId: acme", to: "    tenantId: acme\n    notFoundGrace: 0s",
+			want: []string{`test.yaml:9: tenants.main.notFoundGrace: must be greater than 0 (default 30s)`}},
+		{name: "notFoundGrace and its old name",
+			from: "    tenantId: acme", to: "    tenantId: acme\n    notFoundGrace: 1m\n    notFoundWindow: 2m",
+			want: []string{`test.yaml:10: tenants.main.notFoundWindow: is the old name of notFoundGrace; set only notFoundGrace`}},
 		{name: "merge keys",
 			extra: "logging:\n  <<: {level: info}\n",
 			want:  []string{`test.yaml:21: logging: merge keys (<<) are not supported`}},
@@ -605,6 +632,8 @@ func TestExampleLoads(t *testing.T) {
 	want := baseWant()
 	want.Tenants["main"].Token = "example-token"
 	want.Pipelines[0].Filter = `op != "r"`
+	want.Pipelines[0].RecordTime = "source.ts_ms"
+	want.Pipelines[0].MaxRecordAge = 15 * time.Minute
 	want.Tracing.Endpoint = "http://otel-collector:4318"
 	want.Tracing.Insecure = true
 	want.Pipelines[0].Variables = []VariableConfig{{
@@ -656,6 +685,7 @@ func TestExampleLoads(t *testing.T) {
 		OnDelete:          "skip",
 		OnLookupMiss:      "retry",
 		LookupRetryWindow: 10 * time.Second,
+		OnStale:           "skip",
 		Variables: []VariableConfig{{
 			Name:        "_customerTier",
 			Value:       `lookup("customers", after.customer_id).tier`,
@@ -726,8 +756,19 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	if len(keys) < 60 {
 		t.Fatalf("found only %d keys: %v", len(keys), keys)
 	}
+	// requireActive's keys are shown commented out: set, they would skip every sample record
+	// (their calls are in no table). notFoundWindow is notFoundGrace's deprecated name.
+	commented := map[string]bool{"table": true, "expression": true}
+	deprecated := map[string]bool{"notFoundWindow": true}
 	for _, k := range keys {
-		if !regexp.MustCompile(`(?m)^[ \-]*` + regexp.QuoteMeta(k) + `:`).Match(b) {
+		prefix := `(?m)^[ \-]*`
+		if commented[k] {
+			prefix = `(?m)^[ \-]*(#[ \-]*)?`
+		}
+		if deprecated[k] {
+			continue
+		}
+		if !regexp.MustCompile(prefix + regexp.QuoteMeta(k) + `:`).Match(b) {
 			t.Errorf("config.example.yaml does not set key %q", k)
 		}
 	}
@@ -801,6 +842,65 @@ func TestInsecureOptIns(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s\nconfig:\n%s", diff, data)
+			}
+		})
+	}
+}
+
+// TestStaleAndGoneSettings: the settings of "spend nothing on calls that are over" load, with
+// their defaults, and the old notFoundWindow still works, with a warning at its line.
+func TestStaleAndGoneSettings(t *testing.T) {
+	tables := "tables:\n  - {name: activeInteractions, topic: calls, decode: {format: json}, key: after.customer_id, id: after.interaction_id, value: {interactionId: after.interaction_id}}\n"
+	type got struct {
+		RecordTime    string
+		MaxRecordAge  time.Duration
+		OnStale       string
+		RequireActive *RequireActiveConfig
+		NotFoundGrace time.Duration
+		OnGone        string
+		Warnings      []string
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to string
+		want     got
+	}{
+		{name: "defaults", from: "    tenant: main", to: "    tenant: main",
+			want: got{OnStale: "skip", NotFoundGrace: 30 * time.Second, OnGone: "deadLetter"}},
+		{name: "every setting",
+			from: "    tenant: main",
+			to: "    tenant: main\n    recordTime: source.ts_ms\n    maxRecordAge: 15m\n    onStale: deadLetter\n" +
+				"    requireActive:\n      table: activeInteractions\n      expression: identifier in map(lookupAll(\"activeInteractions\", after.id), .interactionId)",
+			want: got{RecordTime: "source.ts_ms", MaxRecordAge: 15 * time.Minute, OnStale: "deadLetter",
+				RequireActive: &RequireActiveConfig{Table: "activeInteractions", Expression: `identifier in map(lookupAll("activeInteractions", after.id), .interactionId)`},
+				NotFoundGrace: 30 * time.Second, OnGone: "deadLetter"}},
+		{name: "requireActive with the default expression, tenant settings",
+			from: "    tenant: main", to: "    tenant: main\n    requireActive: {table: activeInteractions}",
+			want: got{OnStale: "skip", RequireActive: &RequireActiveConfig{Table: "activeInteractions"}, NotFoundGrace: 30 * time.Second, OnGone: "deadLetter"}},
+		{name: "notFoundGrace and onGone",
+			from: "    tenantId: acme", to: "    tenantId: acme\n    notFoundGrace: 2m\n    onGone: skip",
+			want: got{OnStale: "skip", NotFoundGrace: 2 * time.Minute, OnGone: "skip"}},
+		{name: "the old notFoundWindow",
+			from: "    tenantId: acme", to: "    tenantId: acme\n    notFoundWindow: 45s",
+			want: got{OnStale: "skip", NotFoundGrace: 45 * time.Second, OnGone: "deadLetter",
+				Warnings: []string{"test.yaml:9: tenants.main.notFoundWindow: is deprecated: it is the old name of notFoundGrace (45s here); rename it"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parse(strings.Replace(base, tc.from, tc.to, 1)+tables, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, tn := cfg.Pipelines[0], cfg.Tenants["main"]
+			g := got{RecordTime: pc.RecordTime, MaxRecordAge: pc.MaxRecordAge, OnStale: pc.OnStale, RequireActive: pc.RequireActive,
+				NotFoundGrace: tn.NotFoundGrace, OnGone: tn.OnGone}
+			for _, w := range cfg.Warnings() {
+				g.Warnings = append(g.Warnings, w.String())
+			}
+			if diff := cmp.Diff(tc.want, g); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if tn.NotFoundWindow != 0 {
+				t.Errorf("NotFoundWindow = %v, want 0 once moved to NotFoundGrace", tn.NotFoundWindow)
 			}
 		})
 	}

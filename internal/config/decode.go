@@ -349,6 +349,9 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 		l.decodeMap(n, v, path)
 	case t.Kind() == reflect.Struct:
 		l.decodeStruct(n, v, path)
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct:
+		// An optional section (requireActive): nil when absent or null, set when written.
+		l.decodeNew(n, v, path)
 	default:
 		// Only reachable if a field of an unsupported type is added to Config.
 		panic(fmt.Sprintf("config: no decoding for %s at %s", t, path))

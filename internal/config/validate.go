@@ -459,6 +459,36 @@ func (l *loader) validateTenants(c *Config) {
 		if t.Concurrency < 1 || t.Concurrency > 256 {
 			l.add(p+".concurrency", "must be between 1 and 256, got %d", t.Concurrency)
 		}
+		l.validateNotFound(p, t)
+	}
+}
+
+// validateNotFound checks notFoundGrace and onGone, and moves the deprecated notFoundWindow to
+// notFoundGrace (Config.Warnings names it).
+func (l *loader) validateNotFound(p string, t *TenantConfig) {
+	_, grace := l.lines[p+".notFoundGrace"]
+	if _, window := l.lines[p+".notFoundWindow"]; window {
+		if grace {
+			l.add(p+".notFoundWindow", "is the old name of notFoundGrace; set only notFoundGrace")
+		} else {
+			t.NotFoundGrace = t.NotFoundWindow
+			grace = true
+		}
+		t.NotFoundWindow = 0
+	}
+	if t.NotFoundGrace <= 0 {
+		key := ".notFoundGrace"
+		if _, ok := l.lines[p+key]; !ok {
+			key = ".notFoundWindow"
+		}
+		// 0 would not turn the grace off (every 404 would dead-letter a record whose call is
+		// about to appear); refuse it rather than mean something else.
+		l.add(p+key, "must be greater than 0 (default 30s)")
+	}
+	switch t.OnGone {
+	case OnGoneDeadLetter, OnGoneSkip:
+	default:
+		l.add(p+".onGone", "must be deadLetter or skip, got %s", l.show(p+".onGone", t.OnGone))
 	}
 }
 
@@ -538,6 +568,19 @@ func (l *loader) validatePipelines(c *Config) {
 			}
 		default:
 			l.add(p+".onLookupMiss", "must be skip, retry or deadLetter, got %s", l.show(p+".onLookupMiss", pc.OnLookupMiss))
+		}
+		switch pc.OnStale {
+		case OnStaleSkip, OnStaleDeadLetter:
+		default:
+			l.add(p+".onStale", "must be skip or deadLetter, got %s", l.show(p+".onStale", pc.OnStale))
+		}
+		if ra := pc.RequireActive; ra != nil {
+			switch {
+			case strings.TrimSpace(ra.Table) == "":
+				l.add(p+".requireActive.table", "is required (the lookup table of active interactions)")
+			case !slices.ContainsFunc(c.Tables, func(tc TableConfig) bool { return tc.Name == ra.Table }):
+				l.add(p+".requireActive.table", "%s is not defined under tables", l.show(p+".requireActive.table", ra.Table))
+			}
 		}
 		l.validateVariables(p, pc.Variables)
 	}

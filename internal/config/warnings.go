@@ -9,7 +9,8 @@ import (
 )
 
 // Warning is a setting that loads but weakens security: TLS verification turned off, or a
-// credential allowed in the clear by an explicit opt-in. Insecure settings are never silent:
+// credential allowed in the clear by an explicit opt-in; or a deprecated key, still accepted
+// so that an upgrade does not break a working file. Insecure settings are never silent:
 // `check` prints each and the connector logs each at start-up. A warning never contains a
 // secret's value.
 type Warning struct {
@@ -53,9 +54,9 @@ func oauthWarnings(add func(path, format string, args ...any), p string, o *OAut
 	}
 }
 
-// Warnings lists every insecure setting the config allows, in file order of sections: Kafka,
-// schema registry, tenants (by name), budget. Opted-in plaintext is listed too: the opt-in makes it
-// legal, not safe.
+// Warnings lists every insecure setting the config allows, and every deprecated key it uses, in
+// file order of sections: Kafka, schema registry, tenants (by name), budget. Opted-in plaintext
+// is listed too: the opt-in makes it legal, not safe.
 func (c *Config) Warnings() []Warning {
 	var ws []Warning
 	add := func(path, format string, args ...any) {
@@ -90,6 +91,9 @@ func (c *Config) Warnings() []Warning {
 		t := c.Tenants[name]
 		if t.AllowInsecureHTTP && strings.HasPrefix(t.BaseURL(), "http://") {
 			add("tenants."+name+".baseURL", "uses http:// (allowInsecureHTTP: true): the action token and the variables are sent unencrypted")
+		}
+		if p := "tenants." + name + ".notFoundWindow"; c.lines[p] > 0 {
+			add(p, "is deprecated: it is the old name of notFoundGrace (%v here); rename it", t.NotFoundGrace)
 		}
 	}
 	if c.Budget.Coordination == CoordinationKafka && c.Budget.Ledger.AllowUnsafeTopic {
