@@ -337,7 +337,7 @@ func header(r *kgo.Record, key string) string {
 
 // TestIntegrationJoinFanOutOneTargetFails: a CRM update fans out to three active calls; one
 // of them is not registered at the API yet (404). The other two are written once; the failing
-// one is retried within notFoundWindow and written once it exists; the record is committed
+// one is retried within notFoundGrace and written once it exists; the record is committed
 // only then.
 func TestIntegrationJoinFanOutOneTargetFails(t *testing.T) {
 	j := newJoinEnv(t, sim.Config{})
@@ -412,7 +412,7 @@ func TestIntegrationJoinRestartRebuildsTables(t *testing.T) {
 
 // TestIntegrationJoinFanOutTargetGone: one of three active calls never exists at the API. The
 // other two are written once; the record is dead-lettered when the 404s outlast
-// notFoundWindow, and only then committed.
+// notFoundGrace, and only then committed.
 func TestIntegrationJoinFanOutTargetGone(t *testing.T) {
 	j := newJoinEnv(t, sim.Config{})
 	for _, id := range []string{"call-a", "call-b"} {

@@ -138,6 +138,12 @@ func (m *Metrics) recordSkipped(pipeline, reason string) {
 	}
 }
 
+func (m *Metrics) recordSkippedN(pipeline, reason string, n int) {
+	if m != nil {
+		m.skipped.WithLabelValues(pipeline, reason).Add(float64(n))
+	}
+}
+
 func (m *Metrics) recordDeadLettered(pipeline string, class deadLetterClass) {
 	if m != nil {
 		m.deadLettered.WithLabelValues(pipeline, string(class)).Inc()

@@ -271,14 +271,14 @@ func TestTenantOutcomes(t *testing.T) {
 		header    http.Header
 		wantDead  string // class prefix, or "" for written
 		wantTries int
-		// notFoundWindow replaces startTenant's 300 ms where a case needs its 404s well
+		// notFoundGrace replaces startTenant's 300 ms where a case needs its 404s well
 		// inside the window whatever the machine's load.
-		notFoundWindow time.Duration
+		notFoundGrace time.Duration
 	}{
 		{name: "5xx retried", script: []int{500, 503, 502}, wantTries: 4},
 		{name: "429 retried", script: []int{429, 429}, header: http.Header{"Retry-After": {"0"}}, wantTries: 3},
 		{name: "400 dead-lettered", script: []int{400}, wantDead: "api_rejected: HTTP 400: scripted 400", wantTries: 1},
-		{name: "404 then found", script: []int{404, 404}, wantTries: 3, notFoundWindow: 10 * time.Second},
+		{name: "404 then found", script: []int{404, 404}, wantTries: 3, notFoundGrace: 10 * time.Second},
 		{name: "404 past window dead-lettered", script: []int{404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404}, wantDead: "not_found"},
 		{name: "401 blocks then recovers", script: []int{401}, wantTries: 2},
 	} {
@@ -292,8 +292,8 @@ func TestTenantOutcomes(t *testing.T) {
 			sink := newFakeSink()
 			tn, stop := startTenant(t, srv, sink, func(o *TenantOptions) {
 				o.BlockedProbeInterval = 300 * time.Millisecond
-				if tc.notFoundWindow > 0 {
-					o.NotFoundGrace = tc.notFoundWindow
+				if tc.notFoundGrace > 0 {
+					o.NotFoundGrace = tc.notFoundGrace
 				}
 			})
 			defer stop()

@@ -236,6 +236,11 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 		if r.trace != nil {
 			r.trace.span.SetAttributes(attrIdentifiers.Int(len(res.Identifiers)))
 		}
+		if res.Inactive > 0 {
+			// Some identifiers' calls are not active (requireActive): counted per identifier
+			// left out; the record goes on to the others.
+			w.metrics.recordSkippedN(pl.Name, transform.ReasonInactive, res.Inactive)
+		}
 		t := w.tenants[pl.Tenant]
 		now := w.now()
 		at := dataTime(res.DataTime, r.kr.Timestamp, now)

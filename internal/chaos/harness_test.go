@@ -397,7 +397,7 @@ tenants:
     requestsPerMinute: {{.O.RequestsPerMinute}}
     concurrency: {{.O.Concurrency}}
     requestTimeout: {{.O.RequestTimeout}}
-    notFoundWindow: 5s
+    notFoundGrace: 5s
 {{- range .O.TenantExtra}}
     {{.}}
 {{- end}}
