@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -55,9 +56,12 @@ const (
 	HeaderTopic     = "augment.source.topic"
 	HeaderPartition = "augment.source.partition"
 	HeaderOffset    = "augment.source.offset"
-	HeaderPipeline  = "augment.pipeline"
-	HeaderClass     = "augment.error.class"
-	HeaderMessage   = "augment.error.message"
+	// HeaderSourceTimestamp is the source record's Kafka timestamp in epoch milliseconds (the
+	// dead letter's own is when it was written): a replay counts the record's age from it.
+	HeaderSourceTimestamp = "augment.source.timestamp"
+	HeaderPipeline        = "augment.pipeline"
+	HeaderClass           = "augment.error.class"
+	HeaderMessage         = "augment.error.message"
 	// HeaderValueOmitted says the dead letter's value was left out on purpose, and why:
 	// OmittedPrivacy (a pipeline with a private variable) or OmittedConfig
 	// (deadLetter.includeValue: false). Replay re-reads such a record from its source.
@@ -139,6 +143,7 @@ func (d *deadLetters) write(ctx context.Context, r *rec, pipeline string, class 
 		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(srcTopic)},
 		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(srcPartition)))},
 		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(srcOffset, 10))},
+		kgo.RecordHeader{Key: HeaderSourceTimestamp, Value: []byte(strconv.FormatInt(sourceTime(&r.kr, d.replay).UnixMilli(), 10))},
 		kgo.RecordHeader{Key: HeaderPipeline, Value: []byte(pipeline)},
 		kgo.RecordHeader{Key: HeaderClass, Value: []byte(class)},
 		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},
@@ -204,6 +209,22 @@ func recordSource(kr *record, replay bool) (topic string, partition int32, offse
 		}
 	}
 	return topic, partition, offset
+}
+
+// sourceTime returns kr's Kafka timestamp as pipelines see it: its own, or, when replaying a
+// dead letter, the source record's its augment.source.timestamp header gives (the dead
+// letter's own when it has none: one written before the header existed).
+func sourceTime(kr *record, replay bool) time.Time {
+	if replay {
+		for _, h := range kr.Headers {
+			if h.Key == HeaderSourceTimestamp {
+				if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+					return time.UnixMilli(ms)
+				}
+			}
+		}
+	}
+	return kr.Timestamp
 }
 
 // isTombstone reports whether kr is a real tombstone: a record whose value is null, or, when

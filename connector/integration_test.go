@@ -297,13 +297,14 @@ func TestIntegrationDeadLetters(t *testing.T) {
 		}
 		h := headers(d)
 		wantH := map[string]string{
-			"trace-id":                "poison-" + strconv.Itoa(i),
-			connector.HeaderTopic:     topic,
-			connector.HeaderPartition: strconv.Itoa(int(p.rec.Partition)),
-			connector.HeaderOffset:    strconv.FormatInt(p.rec.Offset, 10),
-			connector.HeaderPipeline:  "calls",
-			connector.HeaderClass:     p.class,
-			connector.HeaderMessage:   h[connector.HeaderMessage],
+			"trace-id":                      "poison-" + strconv.Itoa(i),
+			connector.HeaderTopic:           topic,
+			connector.HeaderPartition:       strconv.Itoa(int(p.rec.Partition)),
+			connector.HeaderOffset:          strconv.FormatInt(p.rec.Offset, 10),
+			connector.HeaderSourceTimestamp: strconv.FormatInt(p.rec.Timestamp.UnixMilli(), 10),
+			connector.HeaderPipeline:        "calls",
+			connector.HeaderClass:           p.class,
+			connector.HeaderMessage:         h[connector.HeaderMessage],
 		}
 		if diff := cmp.Diff(wantH, h); diff != "" {
 			t.Errorf("poison %d: dead-letter headers (-want +got):\n%s", i, diff)

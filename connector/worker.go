@@ -196,7 +196,7 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 		Topic:     topic,
 		Partition: partition,
 		Offset:    offset,
-		Timestamp: r.kr.Timestamp,
+		Timestamp: sourceTime(&r.kr, w.replay),
 		Key:       key,
 		Value:     value,
 	}
@@ -243,7 +243,7 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 		}
 		t := w.tenants[pl.Tenant]
 		now := w.now()
-		at := dataTime(res.DataTime, r.kr.Timestamp, now)
+		at := dataTime(res.DataTime, tr.Timestamp, now)
 		if age := now.Sub(at); pl.MaxRecordAge > 0 && age > pl.MaxRecordAge {
 			w.stale(ctx, pl, r, age)
 			return
