@@ -271,6 +271,7 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	g.collectFreshness(ch, owned)
+	g.collectGroupLag(ch)
 }
 
 // collectLedger reports the budget ledger's gauges (budget.coordination kafka).
