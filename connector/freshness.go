@@ -30,7 +30,11 @@ func riderTime(r *rec) time.Time { return r.kr.Timestamp }
 // while its tenant cannot be written keeps one contribution, the newest, with every older
 // record riding on it; measured from the contribution alone its age would look fresh while
 // its oldest record waits for hours, which is exactly what the gauge is for. It is called once
-// per scrape, so the cost is paid every scrape interval, not per record.
+// per scrape, so the cost is paid every scrape interval, not per record; but the tenant's adds
+// and takes wait for it meanwhile. Measured (BenchmarkCoalescerOldestPending, on 2 shared
+// cores): 0.25 s at the default bound, 1,000,000 records pending on 100,000 identifiers (0.12
+// s of it the identifiers alone). Should that matter, the coalescer can keep each identifier's
+// oldest time as contributions arrive and are superseded, making this O(identifiers).
 func (q *coalescer) oldestPending() (oldest time.Time, ok bool) {
 	older := func(t time.Time) {
 		if !t.IsZero() && (!ok || t.Before(oldest)) {

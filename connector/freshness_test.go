@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -122,5 +123,25 @@ func TestPartitionOldestPending(t *testing.T) {
 				t.Errorf("age %v s, want %v", got, tc.wantAge)
 			}
 		})
+	}
+}
+
+// BenchmarkCoalescerOldestPending: one scrape's scan at the default bound, 1,000,000 pending
+// records: 100,000 identifiers, each with one contribution and 9 records riding on it.
+func BenchmarkCoalescerOldestPending(b *testing.B) {
+	q, _, _ := newTestCoalescer(50)
+	p := newPartition("t", 0)
+	for i := range 100_000 {
+		id := "id-" + strconv.Itoa(i)
+		for j := range 10 {
+			r := &rec{kr: record{Topic: "t", Timestamp: freshT0.Add(-time.Duration(i+j) * time.Millisecond)}, part: p}
+			q.add(id, &contribution{rec: r, pipeline: "p", vars: []api.Variable{v("_x", strconv.Itoa(j))}, at: freshT0}, freshT0)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, ok := q.oldestPending(); !ok {
+			b.Fatal("nothing pending")
+		}
 	}
 }
