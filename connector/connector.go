@@ -648,8 +648,9 @@ func (c *Connector) ensureTopic(ctx context.Context, topic string) error {
 }
 
 // Collector returns a Prometheus collector of the connector's gauges: pending records and
-// bytes, paused fetching, each tenant's budget in use, limit and blocked state, and consumer
-// lag per assigned partition.
+// bytes, paused fetching, each tenant's budget in use, limit and blocked state and the age of
+// its oldest pending record, consumer lag in records and seconds per assigned partition, and
+// the whole group's lag when this member is the one that reports it (grouplag.go).
 func (c *Connector) Collector() prometheus.Collector { return newGaugeCollector(c) }
 
 // joined reports whether the member completed a join of its group. A replica beyond the

@@ -191,7 +191,8 @@ func (m *Metrics) recordWritten(tenant string, produced time.Time, now time.Time
 }
 
 // gaugeCollector reports the connector's state at scrape time: pending work, paused
-// partitions, budget in use and limit per tenant, and consumer lag per partition.
+// partitions, budget in use and limit per tenant, consumer lag per partition, and how old the
+// pending work is (freshness.go, grouplag.go).
 type gaugeCollector struct {
 	c *Connector
 
