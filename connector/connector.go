@@ -213,6 +213,9 @@ type Connector struct {
 	source  *sourceReader
 	metrics *Metrics
 
+	// groupLag reads the whole group's lag while this member holds the role (grouplag.go).
+	groupLag *groupLag
+
 	// Health: set as the connector starts, runs and stops.
 	connected   atomic.Bool
 	groupClient atomic.Pointer[kgo.Client] // for Health, which runs on other goroutines
@@ -382,6 +385,7 @@ func New(opts Options) (*Connector, error) {
 		parts:           make(map[string]map[int32]*partWorker),
 	}
 	c.commits.owned = c.poll.ownedPartitions
+	c.groupLag = newGroupLag(opts.Group, c.topics, opts.KafkaOpts, opts.Now, c.log.Named("grouplag"), c.poll.ownedPartitions)
 	return c, nil
 }
 
@@ -507,7 +511,10 @@ func (c *Connector) Run(ctx context.Context) error {
 		defer bg.Done()
 		c.commits.run(dispatchCtx, client)
 	}()
+	stopGroupLag := c.startGroupLag(ctx, client)
+	defer stopGroupLag()
 	stopAll := func() {
+		stopGroupLag()
 		cancelDispatch()
 		cancelSend()
 		cancelWork()
@@ -650,8 +657,9 @@ func (c *Connector) ensureTopic(ctx context.Context, topic string) error {
 }
 
 // Collector returns a Prometheus collector of the connector's gauges: pending records and
-// bytes, paused fetching, each tenant's budget in use, limit and blocked state, and consumer
-// lag per assigned partition.
+// bytes, paused fetching, each tenant's budget in use, limit and blocked state and the age of
+// its oldest pending record, consumer lag in records and seconds per assigned partition, and
+// the whole group's lag when this member is the one that reports it (grouplag.go).
 func (c *Connector) Collector() prometheus.Collector { return newGaugeCollector(c) }
 
 // joined reports whether the member completed a join of its group. A replica beyond the

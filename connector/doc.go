@@ -68,6 +68,8 @@
 //	tenant dispatcher (run)        Run, one per tenant                 dispatchCtx (from workCtx)      stopAll cancels dispatchCtx; waits for its senders
 //	request sender (send)          the tenant's dispatcher             sendCtx + per-request cancel    the request ends; revoke cancels it after RevokeGrace; stopAll cancels sendCtx
 //	committer (committer.run)      Run                                 dispatchCtx                     stopAll cancels dispatchCtx
+//	group lag (groupLag.run)       Run, via startGroupLag              Run's ctx + cancel              stopAll (or Run's return) cancels it and waits
+//	group lag probe client (kgo)   groupLag.probe, while holding role  the probe's ctx (10 s)          the probe returns (closed there)
 //	ledger member (Member.Run)     Run, via startLedger (kafka only)   WithoutCancel(ctx) + cancel     Run returns (stopLedger, after the tenants and the commit); waited for
 //	ledger client (kgo)            startLedger                         the client                      stopLedger closes it after the member stopped
 //	kgo's own goroutines           kgo.NewClient in Run                the client                      client.Close, at the end of Run

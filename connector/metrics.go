@@ -197,13 +197,16 @@ func (m *Metrics) recordWritten(tenant string, produced time.Time, now time.Time
 }
 
 // gaugeCollector reports the connector's state at scrape time: pending work, paused
-// partitions, budget in use and limit per tenant, and consumer lag per partition.
+// partitions, budget in use and limit per tenant, consumer lag per partition, and how old the
+// pending work is (freshness.go, grouplag.go).
 type gaugeCollector struct {
 	c *Connector
 
 	pendingRecords, pendingBytes, paused, budgetUsed, budgetLimit, lag, blocked *prometheus.Desc
 	// budget.coordination kafka only.
 	claimsHeld, claimsWaiting, ledgerLag, ledgerReady *prometheus.Desc
+	// Freshness (freshness.go, grouplag.go).
+	oldestPendingAge, lagSeconds, groupLagRecords, groupLagSeconds *prometheus.Desc
 }
 
 func newGaugeCollector(c *Connector) *gaugeCollector {
@@ -227,12 +230,20 @@ func newGaugeCollector(c *Connector) *gaugeCollector {
 			"1 while the budget ledger is available to this member, 0 while writes wait on it (budget.coordination kafka).", nil, nil),
 		blocked: prometheus.NewDesc(ns+"_tenant_blocked", "1 while the tenant refuses the action token (401/403).", []string{"tenant"}, nil),
 		lag:     prometheus.NewDesc(ns+"_consumer_lag_records", "High watermark minus committed offset, per assigned partition.", []string{"topic", "partition"}, nil),
+		oldestPendingAge: prometheus.NewDesc(ns+"_oldest_pending_record_age_seconds",
+			"Now minus the timestamp of the tenant's oldest record queued or in flight to the API (not yet written or dead-lettered); 0 when none.", []string{"tenant"}, nil),
+		lagSeconds: prometheus.NewDesc(ns+"_consumer_lag_seconds",
+			"Now minus the timestamp of the oldest record fetched and not yet done, per assigned partition; 0 when none. Records not yet fetched (fetching paused) are not seen: consumer_lag_records shows them.", []string{"topic", "partition"}, nil),
+		groupLagRecords: prometheus.NewDesc(ns+"_group_lag_records",
+			"End offset minus the group's committed offset, for every partition of the source topics; published by one member of the group only (the one assigned the lowest partition of the first source topic).", []string{"topic", "partition"}, nil),
+		groupLagSeconds: prometheus.NewDesc(ns+"_group_lag_seconds",
+			"Now minus the timestamp of the record at the group's committed offset, for every lagging partition of the source topics (0 when none lags); published by the same one member as group_lag_records.", []string{"topic", "partition"}, nil),
 	}
 }
 
 func (g *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{g.pendingRecords, g.pendingBytes, g.paused, g.budgetUsed, g.budgetLimit, g.blocked, g.lag,
-		g.claimsHeld, g.claimsWaiting, g.ledgerLag, g.ledgerReady} {
+		g.claimsHeld, g.claimsWaiting, g.ledgerLag, g.ledgerReady, g.oldestPendingAge, g.lagSeconds, g.groupLagRecords, g.groupLagSeconds} {
 		ch <- d
 	}
 }
@@ -266,6 +277,8 @@ func (g *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(g.lag, prometheus.GaugeValue, float64(p.lag()), topic, strconv.Itoa(int(id)))
 		}
 	}
+	g.collectFreshness(ch, owned)
+	g.collectGroupLag(ch)
 }
 
 // collectLedger reports the budget ledger's gauges (budget.coordination kafka).
