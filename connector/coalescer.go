@@ -69,6 +69,9 @@ func (q *coalescer) add(id string, c *contribution, now time.Time) bool {
 	if c.dataAt.IsZero() {
 		c.dataAt = now // no data time: as fresh as it can be (see dataTime)
 	}
+	if c.oldestAt.IsZero() || c.dataAt.Before(c.oldestAt) {
+		c.oldestAt = c.dataAt
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	it := q.idents[id]
@@ -116,6 +119,9 @@ func (q *coalescer) supersedeLocked(it *ident, c *contribution) {
 			c.riders = append(append(c.riders, old.rec), old.riders...)
 		}
 		old.riders = nil
+		if old.oldestAt.Before(c.oldestAt) {
+			c.oldestAt = old.oldestAt // its riders are as pending as c
+		}
 		q.uncharge(old.rec, contributionCost(old.vars))
 		c.folded += len(old.vars) + old.folded
 		// Keep the queued times in order, and the identifier's place in the ready heap

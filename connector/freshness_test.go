@@ -50,10 +50,10 @@ func TestCoalescerOldestPending(t *testing.T) {
 			for _, a := range tc.adds {
 				r := &rec{kr: record{Topic: "t", Timestamp: freshT0.Add(-a.age)}, part: p}
 				r.outstanding.Store(1)
-				q.add(a.id, &contribution{rec: r, pipeline: "p", vars: a.vs, at: freshT0}, freshT0)
+				q.add(a.id, &contribution{rec: r, pipeline: "p", vars: a.vs, at: freshT0, dataAt: r.kr.Timestamp}, freshT0)
 			}
 			if tc.take {
-				req, _ := q.take(false)
+				req, _, _ := q.take(false, freshT0)
 				if req == nil {
 					t.Fatal("no request")
 				}
@@ -135,7 +135,7 @@ func BenchmarkCoalescerOldestPending(b *testing.B) {
 		id := "id-" + strconv.Itoa(i)
 		for j := range 10 {
 			r := &rec{kr: record{Topic: "t", Timestamp: freshT0.Add(-time.Duration(i+j) * time.Millisecond)}, part: p}
-			q.add(id, &contribution{rec: r, pipeline: "p", vars: []api.Variable{v("_x", strconv.Itoa(j))}, at: freshT0}, freshT0)
+			q.add(id, &contribution{rec: r, pipeline: "p", vars: []api.Variable{v("_x", strconv.Itoa(j))}, at: freshT0, dataAt: r.kr.Timestamp}, freshT0)
 		}
 	}
 	b.ResetTimer()

@@ -45,6 +45,10 @@ type contribution struct {
 	dataAt  time.Time
 	maxAge  time.Duration
 	onStale string
+	// oldestAt is the oldest dataAt of its record and its riders: the freshness gauge reads it
+	// (see coalescer.oldestPending), so a contribution updated again and again while its
+	// tenant cannot write does not look fresh while its oldest record waits.
+	oldestAt time.Time
 	// riders are the records of earlier contributions this one superseded on arrival: they
 	// are done (or dead-lettered) with it. folded counts their variables, for the metric.
 	riders []*rec
