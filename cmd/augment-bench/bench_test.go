@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/augment-connector/augment-connector/connector"
 	"github.com/augment-connector/augment-connector/internal/api"
 )
 
@@ -81,5 +85,38 @@ func TestQuantile(t *testing.T) {
 		if got := d.q(tc.q); got != tc.want {
 			t.Errorf("q(%v) = %v, want %v", tc.q, got, tc.want)
 		}
+	}
+}
+
+// TestStale runs the stale scenario scaled down (a few ids, a high limit, a 1 s not-found
+// grace instead of 30 s) on today's policy: every live and new call gets its final values.
+func TestStale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kfake, the simulator and the connector")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out, errs bytes.Buffer
+	err := runStaleWith(ctx, staleOptions{
+		ended: 4, endedRecords: 2, endedAge: 2 * time.Hour, live: 3, liveRecords: 2,
+		callEvery: 200 * time.Millisecond, callsMin: time.Second, limit: 6000, timeout: 60 * time.Second, seed: 1, level: "error",
+		tweak: func(o *connector.Options) {
+			for name, to := range o.Tenants {
+				to.NotFoundGrace = time.Second
+				o.Tenants[name] = to
+			}
+		},
+	}, &out, &errs)
+	if err != nil {
+		t.Fatalf("stale: %v\n%s%s", err, out.String(), errs.String())
+	}
+	line := out.String()
+	for _, want := range []string{"scenario=stale ", " missing=0 ", " status_429=0 "} {
+		if !strings.Contains(line, want) {
+			t.Errorf("result lacks %q: %s", want, line)
+		}
+	}
+	if strings.Contains(line, "live_final_s=never") || strings.Contains(line, "new_calls=0 ") {
+		t.Errorf("live or new calls not written: %s", line)
 	}
 }
