@@ -279,7 +279,17 @@ func runStaleWith(ctx context.Context, o staleOptions, stdout, stderr io.Writer)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	callsStopped := false
+	nextReport := start.Add(30 * time.Second)
 	for {
+		if now := time.Now(); now.After(nextReport) {
+			nextReport = nextReport.Add(30 * time.Second)
+			ss, cs := env.sim.Stats(), c.Stats()
+			mu.Lock()
+			n := len(newCalls)
+			mu.Unlock()
+			progress(stderr, "%3.0fs: requests=%d 404=%d 429=%d done=%d dead_lettered=%d skipped=%d new_calls=%d",
+				now.Sub(start).Seconds(), ss.Total-simBefore.Total, ss.ByStatus[404], ss.ByStatus[429], cs.Done, cs.DeadLettered, cs.Skipped, n)
+		}
 		if drainedAt.IsZero() {
 			if lags, err := offsets.Lag(ctx, env.adm, env.group, env.topic); err == nil && lags.Reached(backlogEnds) {
 				mu.Lock()
