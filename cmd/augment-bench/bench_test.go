@@ -170,6 +170,23 @@ func TestStaleConfig(t *testing.T) {
 		len(doc.Tables) != 1 || doc.Tables[0].Name != activeTable || doc.Tables[0].Topic != "bench.active.test" {
 		t.Fatalf("knobs not at their keys: %+v\n%s", doc, knobs)
 	}
+	// The table alone (requireActive's lines left out) is valid on today's code.
+	var table []string
+	for line := range strings.Lines(knobs) {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "requireActive:") || strings.HasPrefix(t, "table: "+activeTable) ||
+			strings.HasPrefix(t, "expression:") || strings.HasPrefix(t, "maxRecordAge:") || strings.HasPrefix(t, "onStale:") ||
+			strings.HasPrefix(t, "notFoundGrace:") {
+			continue
+		}
+		table = append(table, line)
+	}
+	cfg, err = config.Parse([]byte(strings.Join(table, "")), "stale.yaml")
+	if err != nil {
+		t.Fatalf("config with the table, without knobs: %v\n%s", err, strings.Join(table, ""))
+	}
+	if _, err := app.Compile(cfg); err != nil {
+		t.Fatalf("compiling the config with the table: %v", err)
+	}
 	if _, err := config.Parse([]byte(knobs), "stale.yaml"); err != nil {
 		var errs config.Errors
 		if !errors.As(err, &errs) {
