@@ -34,6 +34,7 @@ type staleOptions struct {
 	live, liveRecords   int
 	callEvery           time.Duration
 	callsMin            time.Duration
+	callsFor            time.Duration
 	limit               int
 	timeout             time.Duration
 	seed                uint64
@@ -62,6 +63,8 @@ func runStale(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.liveRecords, "live-records", 3, "backlog records per live interaction")
 	fs.DurationVar(&o.callEvery, "call-every", 2*time.Second, "a new call starts this often while the backlog drains (0: none)")
 	fs.DurationVar(&o.callsMin, "calls-min", time.Minute, "new calls keep starting at least this long, even once the backlog drained")
+	fs.DurationVar(&o.callsFor, "calls-for", 0, "new calls start for exactly this long instead (the same load whatever the policy; "+
+		"0: until the backlog is committed, at least --calls-min)")
 	fs.IntVar(&o.limit, "limit", 100, "requests per minute, at the simulator and in the connector")
 	fs.DurationVar(&o.timeout, "timeout", 12*time.Minute, "give up after this long")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the record generator")
@@ -298,7 +301,11 @@ func runStaleWith(ctx context.Context, o staleOptions, stdout, stderr io.Writer)
 				progress(stderr, "backlog committed after %.1fs", drainedAt.Sub(start).Seconds())
 			}
 		}
-		if !callsStopped && !drainedAt.IsZero() && time.Since(start) >= o.callsMin {
+		callsOver := !drainedAt.IsZero() && time.Since(start) >= o.callsMin
+		if o.callsFor > 0 {
+			callsOver = time.Since(start) >= o.callsFor
+		}
+		if !callsStopped && callsOver {
 			stopNewCalls()
 			callsStopped = true
 			if err := env.producer.Flush(ctx); err != nil {
@@ -359,10 +366,11 @@ func runStaleWith(ctx context.Context, o staleOptions, stdout, stderr io.Writer)
 	res := analyzeStale(env.sim, start, endedIDs, live, calls, drained)
 	stats := env.sim.Stats()
 	fmt.Fprintf(stdout, "scenario=stale ended=%d ended_records=%d live=%d live_records=%d limit=%d not_found_grace=%s max_record_age=%s "+
-		"on_stale=%s require_active=%t requests=%d status_404=%d requests_per_ended=%.2f ended_404_per_ended=%.2f "+
+		"on_stale=%s require_active=%t call_every=%s calls_for=%s requests=%d status_404=%d requests_per_ended=%.2f ended_404_per_ended=%.2f "+
 		"backlog_committed_s=%s live_final_s=%s new_calls=%d new_during_drain=%d first_p50_s=%.2f first_p99_s=%.2f first_max_s=%.2f "+
 		"first_all_p50_s=%.2f first_all_p99_s=%.2f first_all_max_s=%.2f status_429=%d missing=%d dead_lettered=%d skipped=%d total_s=%.1f\n",
 		o.ended, o.endedRecords, o.live, o.liveRecords, o.limit, orDash(o.notFoundGrace), orDash(o.maxRecordAge), orDash(o.onStale), o.requireActive,
+		o.callEvery, callsFor(o),
 		stats.Total-simBefore.Total, stats.ByStatus[404], float64(res.endedRequests)/float64(max(o.ended, 1)),
 		float64(res.ended404)/float64(max(o.ended, 1)), secondsOr(drained, start), res.liveFinal,
 		len(calls), len(res.firstDuring), res.firstDuring.q(0.5), res.firstDuring.q(0.99), res.firstDuring.q(1),
@@ -556,4 +564,12 @@ func secondsOr(t, start time.Time) string {
 		return "never"
 	}
 	return fmt.Sprintf("%.1f", t.Sub(start).Seconds())
+}
+
+// callsFor says how long new calls started: a fixed time, or until the backlog was committed.
+func callsFor(o staleOptions) string {
+	if o.callsFor > 0 {
+		return o.callsFor.String()
+	}
+	return "drain"
 }
