@@ -72,8 +72,9 @@ type benchEnv struct {
 }
 
 type envOptions struct {
-	rateLimit   int // simulator's per-tenant limit; 0: off
-	journalSize int
+	rateLimit    int // simulator's per-tenant limit; 0: off
+	journalSize  int
+	noAutoCreate bool // a POST to an unknown interaction gets a 404, as from the real API
 }
 
 // newEnv starts the cluster, the registry and the simulator. Close stops them all.
@@ -136,7 +137,7 @@ func newEnv(ctx context.Context, log *zap.Logger, o envOptions) (_ *benchEnv, er
 
 	e.sim, err = sim.New(sim.Config{
 		Tenants:     []sim.Tenant{{ID: benchTenant, Token: e.token}},
-		AutoCreate:  true,
+		AutoCreate:  !o.noAutoCreate,
 		RateLimit:   o.rateLimit,
 		PlainHTTP:   true,
 		JournalSize: o.journalSize,

@@ -6,6 +6,7 @@
 //	go run ./cmd/augment-bench throughput [--events 200000] [--ids 10000] [--distinct] [--cpuprofile FILE]
 //	go run ./cmd/augment-bench budget [--load under|over] [--limit 100] [--minutes 3]
 //	go run ./cmd/augment-bench backlog [--events 300000] [--ids 20000] [--limit 6000]
+//	go run ./cmd/augment-bench stale [--ended 100] [--live 10] [--call-every 2s] [--not-found-grace D] [--max-record-age D] [--on-stale skip|deadLetter] [--require-active]
 //
 // Each scenario prints one result line of key=value pairs on stdout and exits non-zero when a
 // check fails (a 429, an unwritten value, a dead letter). BENCHMARKS.md has the commands and the
@@ -46,6 +47,8 @@ scenarios:
   throughput   a produced backlog of flat records, budget off: events/s, CPU/event, RSS, allocations
   budget       events produced in real time at the real limit: 429s, latency, requests per interaction
   backlog      a large backlog at a tight limit: time to drain against the budget's minimum
+  stale        the morning after an outage at the real limit: a backlog of ended calls (404) and
+               live ones, new calls starting while it drains: requests per ended call, first writes
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -60,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBudget(ctx, args[1:], stdout, stderr)
 	case "backlog":
 		return runBacklog(ctx, args[1:], stdout, stderr)
+	case "stale":
+		return runStale(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
