@@ -69,21 +69,7 @@ func TestLint(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := config.Parse([]byte(fmt.Sprintf(lintBase, tc.a, tc.b)), "test.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := Compile(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, w := range c.Lint() {
-				got = append(got, w.String())
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			checkLint(t, fmt.Sprintf(lintBase, tc.a, tc.b), tc.want)
 		})
 	}
 }
@@ -118,21 +104,27 @@ pipelines:
 		{"30s", []string{"test.yaml:15: pipelines[0].maxRecordAge: 30s is shorter than tenants.main.notFoundGrace (1m0s): a record could go stale before its call appears"}},
 	} {
 		t.Run(tc.age, func(t *testing.T) {
-			cfg, err := config.Parse([]byte(fmt.Sprintf(cfgText, tc.age)), "test.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := Compile(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, w := range c.Lint() {
-				got = append(got, w.String())
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
+			checkLint(t, fmt.Sprintf(cfgText, tc.age), tc.want)
 		})
+	}
+}
+
+// checkLint compiles the config text (as test.yaml) and compares its lint warnings with want.
+func checkLint(t *testing.T, text string, want []string) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(text), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range c.Lint() {
+		got = append(got, w.String())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }
