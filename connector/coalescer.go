@@ -17,6 +17,7 @@ import (
 // budget's; the coalescer calls nothing that takes tenant.mu.
 type coalescer struct {
 	linger   time.Duration
+	freshFor time.Duration // how recent a new identifier's data must be for it to be brand-new (0: any)
 	maxVars  int
 	dataForm bool
 	// uncharge releases what a superseded contribution counted against the pending bound;
@@ -76,7 +77,12 @@ func (q *coalescer) add(id string, c *contribution, now time.Time) bool {
 	defer q.mu.Unlock()
 	it := q.idents[id]
 	if it == nil {
-		it = &ident{id: id, heapIdx: -1, fresh: !q.written.has(id)}
+		// Brand-new: never written by us, and its data is recent. A record about an
+		// interaction we never wrote whose data is older than freshFor is backlog (after an
+		// outage most of it is about calls that are over), not a call that just started: it
+		// must not take the place, or the budget held back, of the calls starting now.
+		fresh := !q.written.has(id) && (q.freshFor <= 0 || now.Sub(c.dataAt) < q.freshFor)
+		it = &ident{id: id, heapIdx: -1, fresh: fresh}
 		q.idents[id] = it
 		if it.fresh {
 			q.noteFresh(c.at)

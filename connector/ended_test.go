@@ -170,6 +170,40 @@ func TestCoalescerNotFoundLast(t *testing.T) {
 	}
 }
 
+// TestCoalescerBacklogIsNotBrandNew: an identifier never written whose data is older than
+// freshFor is backlog, not a call that just started: a brand-new interaction queued after it
+// goes first, and only the brand-new one counts as fresh for the budget.
+func TestCoalescerBacklogIsNotBrandNew(t *testing.T) {
+	q, _, fresh := newTestCoalescer(50)
+	q.freshFor = 30 * time.Second
+	p := newPartition("t", 0)
+	now := time.Unix(1_000_000, 0)
+	old := contrib(p, 1, v("_a", "1"))
+	old.dataAt = now.Add(-2 * time.Hour)
+	q.add("backlog", old, now)
+	young := contrib(p, 2, v("_a", "2"))
+	young.dataAt = now.Add(-time.Second)
+	q.add("started", young, now.Add(time.Second))
+	if *fresh != 1 {
+		t.Errorf("%d brand-new interactions noted to the budget, want 1", *fresh)
+	}
+	var order []string
+	for {
+		req, _, _ := q.take(false, now.Add(time.Second))
+		if req == nil {
+			break
+		}
+		if req.fresh != (req.id.id == "started") {
+			t.Errorf("request for %s: fresh %v", req.id.id, req.fresh)
+		}
+		order = append(order, req.id.id)
+		q.finish(req, true, now)
+	}
+	if diff := cmp.Diff([]string{"started", "backlog"}, order); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}
+
 // notFoundUntil answers 404 to an identifier until it is registered, then 200, counting the
 // requests each identifier received: a stand-in for interactions that appear late or never.
 type notFoundUntil struct {

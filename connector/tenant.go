@@ -166,6 +166,9 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 	}
 	// The budget may be replaced (by a ledger's) before the tenant runs: ask it then.
 	t.co = newCoalescer(linger, maxVars, opts.DataForm, t.gone, sink.uncharge, func(at time.Time) { t.budget.NoteFresh(at) })
+	// A new identifier is brand-new (first in line, and may use the budget held back for
+	// first writes) only while its data is younger than the grace a call may take to appear.
+	t.co.freshFor = opts.NotFoundGrace
 	return t, nil
 }
 
