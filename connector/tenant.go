@@ -129,7 +129,11 @@ type tenant struct {
 	gone *goneSet
 
 	wake chan struct{} // capacity 1
-	wg   sync.WaitGroup
+	// slots is runParallel's concurrency: a reserver whose claim was granted takes a slot
+	// before it builds its request and gives it back when the request has finished, so
+	// claims are asked for while requests are on the wire (see runParallel).
+	slots chan struct{}
+	wg    sync.WaitGroup
 
 	// leaving is closed by leave, when a member of a shared budget shuts down: nothing more is
 	// reserved, no retry is made, only the attempts on the wire finish (see leave).
@@ -160,6 +164,7 @@ func newTenant(name string, opts TenantOptions, sink recordSink, log *zap.Logger
 		reqs:    make(map[*request]struct{}),
 		gone:    newGoneSet(),
 		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, opts.Concurrency),
 		leaving: make(chan struct{}),
 
 		probeInterval: opts.BlockedProbeInterval,
@@ -475,9 +480,14 @@ func (t *tenant) sleep(ctx context.Context, wait time.Duration) bool {
 }
 
 // runParallel is run for a budget that takes a while to answer (the ledger): it keeps up to
-// par reservations waiting at once, one per ready interaction, within the concurrency. Each
-// reserver builds its request only once its reservation is granted (so what arrived
-// meanwhile is folded in) and sends it; a reservation that finds nothing left to build is
+// par reservations waiting at once, one per ready interaction. Reservations run ahead of the
+// requests on the wire and are not bounded by the concurrency: a reserver whose claim is
+// granted then waits (up to slotWait) for one of the concurrency's slots, builds its request
+// only then (so what arrived meanwhile is folded in) and sends it. Had at most concurrency
+// reservations been asked for at once, a tenant's throughput would be bounded by
+// concurrency / the ledger's grant round trip (about 53 requests a second at concurrency 8
+// on kfake, BENCHMARKS.md "Issue 14") instead of par / that round trip and concurrency / the
+// API's latency. A reservation that finds nothing left to build, or no slot in time, is
 // ended unused, which frees it at once.
 func (t *tenant) runParallel(ctx, sendCtx context.Context, par int) {
 	for {
@@ -507,7 +517,7 @@ func (t *tenant) reservable(par int) (n int, wait time.Duration) {
 	defer t.mu.Unlock()
 	now := t.now()
 	ready, wait := t.co.readyCount(now)
-	n = min(par-t.reserving, t.opts.Concurrency-t.inflight-t.reserving, ready-t.reserving)
+	n = min(par-t.reserving, ready-t.reserving)
 	if t.blocked {
 		switch {
 		case t.probing || t.reserving > 0:
@@ -528,15 +538,28 @@ func (t *tenant) reservable(par int) (n int, wait time.Duration) {
 	return n, 0
 }
 
-// reserveAndSend is one reserver of runParallel: it waits for a reservation, builds the next
-// request and sends it.
+// slotWait bounds how long a granted reservation waits for a concurrency slot before it is
+// ended unused (a claim is valid for a couple of seconds; another replica may use it).
+const slotWait = time.Second
+
+// reserveAndSend is one reserver of runParallel: it waits for a reservation and a concurrency
+// slot, builds the next request and sends it. It counts as reserving until it has built its
+// request (or given up), so the dispatcher does not start another reserver for the same
+// ready identifier meanwhile.
 func (t *tenant) reserveAndSend(ctx, sendCtx context.Context) {
 	waitStart := t.now()
 	rsv, err := t.budget.Reserve(ctx, t.co.nextIsFresh, nil)
-	t.mu.Lock()
-	t.reserving--
-	t.mu.Unlock()
+	reserved := true
+	doneReserving := func() {
+		if reserved {
+			reserved = false
+			t.mu.Lock()
+			t.reserving--
+			t.mu.Unlock()
+		}
+	}
 	defer t.signal() // the dispatcher may start another
+	defer doneReserving()
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -551,7 +574,13 @@ func (t *tenant) reserveAndSend(ctx, sendCtx context.Context) {
 		rsv.End(useUnused, t.now())
 		return
 	}
+	if !t.takeSlot(ctx) {
+		rsv.End(useUnused, t.now()) // every slot stayed busy: free the claim for others
+		return
+	}
+	defer func() { <-t.slots }()
 	req := t.build(sendCtx)
+	doneReserving()
 	if req == nil {
 		rsv.End(useUnused, t.now()) // revoked, drained or taken by another reserver
 		return
@@ -561,6 +590,26 @@ func (t *tenant) reserveAndSend(ctx, sendCtx context.Context) {
 	req.cancel = cancel
 	defer cancel()
 	t.send(rctx, req, rsv)
+}
+
+// takeSlot takes one of runParallel's concurrency slots, waiting up to slotWait; false when
+// none freed in time, ctx ended or the tenant started leaving.
+func (t *tenant) takeSlot(ctx context.Context) bool {
+	select {
+	case t.slots <- struct{}{}:
+		return true
+	default:
+	}
+	tm := time.NewTimer(slotWait)
+	defer tm.Stop()
+	select {
+	case t.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-t.leaving:
+	case <-tm.C:
+	}
+	return false
 }
 
 // blockedProbeInterval is how often a blocked tenant probes.
