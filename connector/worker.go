@@ -124,9 +124,7 @@ func (w *worker) handle(ctx context.Context, r *rec) {
 				pipeline = string(h.Value)
 			}
 		}
-		w.stats.skipped.Add(1)
-		w.metrics.recordSkipped(pipeline, ReasonReplayFilter)
-		w.done(r)
+		w.skip(r, pipeline, ReasonReplayFilter)
 		return
 	}
 	src, _, _ := w.sourceOf(r)
@@ -227,10 +225,7 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 	switch res.Outcome {
 	case transform.Write:
 		if len(res.Identifiers) == 0 || len(res.Variables) == 0 {
-			w.stats.skipped.Add(1)
-			w.metrics.recordSkipped(pl.Name, transform.ReasonNoVariables)
-			r.trace.ended(traceSkipped, transform.ReasonNoVariables)
-			w.done(r)
+			w.skip(r, pl.Name, transform.ReasonNoVariables)
 			return
 		}
 		if r.trace != nil {
@@ -267,10 +262,7 @@ func (w *worker) process(ctx context.Context, pl *Pipeline, ap applier, r *rec) 
 		r.trace.ended(traceFiltered, "")
 		w.done(r)
 	default:
-		w.stats.skipped.Add(1)
-		w.metrics.recordSkipped(pl.Name, res.Reason)
-		r.trace.ended(traceSkipped, res.Reason)
-		w.done(r)
+		w.skip(r, pl.Name, res.Reason)
 	}
 }
 
@@ -321,10 +313,7 @@ func (w *worker) apply(ctx context.Context, pl *Pipeline, ap applier, tr *transf
 		case transform.LookupMissDeadLetter:
 			w.deadLetter(ctx, r, pl.Name, classLookupMiss, fmt.Sprintf("lookup(%q) found no row", res.LookupMiss))
 		default:
-			w.stats.skipped.Add(1)
-			w.metrics.recordSkipped(pl.Name, ReasonLookupMiss)
-			r.trace.ended(traceSkipped, ReasonLookupMiss)
-			w.done(r)
+			w.skip(r, pl.Name, ReasonLookupMiss)
 		}
 		return res, nil, false
 	}
@@ -337,10 +326,7 @@ func (w *worker) stale(ctx context.Context, pl *Pipeline, r *rec, age time.Durat
 		w.deadLetter(ctx, r, pl.Name, classStale, staleMessage(age, pl.MaxRecordAge))
 		return
 	}
-	w.stats.skipped.Add(1)
-	w.metrics.recordSkipped(pl.Name, ReasonStale)
-	r.trace.ended(traceSkipped, ReasonStale)
-	w.done(r)
+	w.skip(r, pl.Name, ReasonStale)
 }
 
 // leaveOutGone returns the identifiers of ids that were not found gone after the record's
@@ -370,20 +356,14 @@ func (w *worker) leaveOutGone(t *tenant, ids []string, at, now time.Time) (live 
 // onGone skip, counted as skipped when it has no other identifier (all). It reports whether
 // the record goes on to its other identifiers (false: it was ended here, or ctx ended).
 func (w *worker) gone(ctx context.Context, t *tenant, pl *Pipeline, r *rec, goneAt time.Time, all bool) bool {
-	if t.opts.OnGone == OnGoneDeadLetter {
-		if err := w.dead.write(ctx, r, pl.Name, classNotFound, goneMessage(goneAt)); err != nil {
-			return false
-		}
-		if all {
-			w.done(r)
-		}
-		return !all
-	}
-	if all {
-		w.stats.skipped.Add(1)
-		w.metrics.recordSkipped(pl.Name, ReasonGone)
-		r.trace.ended(traceSkipped, ReasonGone)
-		w.done(r)
+	switch {
+	case t.opts.OnGone == OnGoneDeadLetter && all:
+		w.deadLetter(ctx, r, pl.Name, classNotFound, goneMessage(goneAt))
+		return false
+	case t.opts.OnGone == OnGoneDeadLetter:
+		return w.dead.write(ctx, r, pl.Name, classNotFound, goneMessage(goneAt)) == nil
+	case all:
+		w.skip(r, pl.Name, ReasonGone)
 		return false
 	}
 	return true
@@ -412,6 +392,14 @@ func (w *worker) deadLetter(ctx context.Context, r *rec, pipeline string, class 
 }
 
 func (w *worker) done(r *rec) { recordDone(r, w.flow, w.stats) }
+
+// skip ends r as skipped for reason: counted (stats, metric, its span) and done.
+func (w *worker) skip(r *rec, pipeline, reason string) {
+	w.stats.skipped.Add(1)
+	w.metrics.recordSkipped(pipeline, reason)
+	r.trace.ended(traceSkipped, reason)
+	w.done(r)
+}
 
 // sourceOf returns where r comes from as pipelines see it (see recordSource).
 func (w *worker) sourceOf(r *rec) (topic string, partition int32, offset int64) {
