@@ -3,6 +3,7 @@ package connector
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,9 @@ const goneMaxEntries = 100_000
 // produced after the moment is not covered: it gets a request of its own, under the
 // not-found policy. It has its own lock, taken last (after the tenant's and the coalescer's).
 type goneSet struct {
+	// n mirrors len(at), so the record path (every identifier of every record, every
+	// contribution a request carries) takes no lock while nothing was ever found gone.
+	n  atomic.Int64
 	mu sync.Mutex
 	at map[string]time.Time
 }
@@ -32,6 +36,9 @@ func newGoneSet() *goneSet { return &goneSet{at: make(map[string]time.Time)} }
 // covers reports whether id was found gone (within goneMemory of now) after dataAt, the time
 // of a record's data: then the record is about a call that is over. It returns when.
 func (g *goneSet) covers(id string, dataAt, now time.Time) (time.Time, bool) {
+	if g.n.Load() == 0 {
+		return time.Time{}, false
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	at, ok := g.at[id]
@@ -59,6 +66,7 @@ func (g *goneSet) mark(id string, now time.Time) {
 		}
 	}
 	g.at[id] = now
+	g.n.Store(int64(len(g.at)))
 }
 
 // len reports how many identifiers are remembered, expired or not (tests).
